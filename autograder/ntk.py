@@ -1,0 +1,624 @@
+"""Checks of the assignment ``ntk``: the Neural Tangent Kernel.
+
+Conventions (CONVENTIONS.md, neural-tangents ``stax`` with ``parameterization='ntk'``): ReLU MLP with ``depth``
+hidden layers, layer ``l`` computes ``W_std / sqrt(fan_in) * W h + b_std * b`` with every entry of ``W`` and ``b``
+i.i.d. N(0, 1); the infinite-width NNGP and NTK follow the recursion of Jacot, Gabriel & Hongler (2018) with the
+arc-cosine expectations of Cho & Saul (2009); ``ntk_predict`` is discrete gradient descent on the linearized
+model (Lee et al. 2019) for the loss 1/2 Σ (f(x_i) - y_i)^2.
+
+Each graded function has one entry point, ``check_<name>(student_fn, tests="visible", points=...)``, used as the
+last line of its grade cell.  ``tests="visible"`` runs the checks a student sees (small cases, properties and
+values computed independently with neural-tangents 0.6.5); ``tests="all"`` adds the hidden cases, whose inputs
+and reference implementations live on the instructor's side in ``solutions/ntk/grading.py``.
+
+Every check has a harness (``run_*``: calls student code, returns plain data) and a verdict (``judge_*``: a pure
+function of plain data).  Tolerances (CONVENTIONS.md, rule 4): analytic kernels 1e-3 of max|K|; empirical NTK
+1e-4 against an exact reference on the same parameters; GD predictions 1e-5.  float32 answers are accepted.
+"""
+from __future__ import annotations
+
+import copy
+from typing import Callable
+
+import numpy as np
+import torch
+
+from .core import Report, Score, StudentCall, as_array, call_student, close, fmt, instructor_module
+
+__all__ = ["check_empirical_ntk", "check_relu_ntk", "check_NTKMLP", "check_ntk_predict", "POINTS"]
+
+POINTS = {"empirical_ntk": 3, "relu_ntk": 4, "NTKMLP": 3, "ntk_predict": 3}
+
+KERNEL_RTOL = 1e-3
+EMPIRICAL_RTOL = 1e-4
+GD_RTOL = 1e-5
+
+
+# ==============================================================================================================
+# Shared pieces
+# ==============================================================================================================
+def _ratio_hint(got: np.ndarray, expected: np.ndarray, what: str) -> str:
+    """A hint when ``got`` is (nearly) a constant multiple of ``expected``."""
+    got = np.asarray(got, dtype=float)
+    expected = np.asarray(expected, dtype=float)
+    if got.shape != expected.shape:
+        if got.shape == expected.shape[::-1]:
+            return f"hint: your {what} has shape {got.shape} but {expected.shape} was expected: transposed?"
+        return ""
+    mask = np.abs(expected) > 1e-6 * np.max(np.abs(expected), initial=0.0)
+    if not np.any(mask) or not np.all(np.isfinite(got)):
+        return ""
+    ratios = got[mask] / expected[mask]
+    c = float(np.median(ratios))
+    if not np.all(np.abs(ratios - c) <= 0.01 * abs(c)) or abs(c - 1) < 1e-3 or c == 0:
+        return ""
+    text = f"hint: your {what} is about {c:.4g} times the expected one everywhere"
+    power = np.log2(abs(c)) if c > 0 else None
+    if power is not None and abs(power - round(power)) < 0.01 and round(power) != 0:
+        text += (f" (= 2^{round(power)}): is a factor 2 of the ReLU counted twice, e.g. Cho & Saul's k_1, "
+                 "which is already twice E[relu(u) relu(v)], together with W_std^2 = 2?")
+    return text
+
+
+def _matches(got: np.ndarray, candidate: np.ndarray, rtol: float) -> bool:
+    return got.shape == candidate.shape and close(got, candidate, rtol=rtol)[0]
+
+
+def _compare(got, expected, *, what: str, rtol: float, variants: dict | None = None) -> tuple[bool, str]:
+    """Compare with the expected array; on failure explain, and name a known mistake the answer matches."""
+    passed, message = close(got, expected, rtol=rtol)
+    if passed:
+        return True, ""
+    lines = [f"{what}: {message}"]
+    for hint, candidate in (variants or {}).items():
+        if _matches(got, np.asarray(candidate, dtype=float), rtol):
+            lines.append("hint: " + hint)
+            break
+    else:
+        ratio = _ratio_hint(got, expected, what)
+        if ratio:
+            lines.append(ratio)
+    return False, "\n".join(lines)
+
+
+def _error_verdict(out: dict) -> tuple[bool, str] | None:
+    if out.get("error"):
+        return False, out["error"]
+    return None
+
+
+def _run_cases(report: Report, cases, harness: Callable[[dict], dict], judge: Callable[[dict, dict], tuple],
+               purity_what: str) -> None:
+    """Run each case through the harness and the verdict; then one check that no input was modified."""
+    changed = []
+    for case in cases:
+        out = harness(case)
+        if out.get("modified"):
+            changed.append(case["name"])
+        report.check(case["name"], lambda: judge(case, out))
+    report.check(f"leaves {purity_what} unchanged",
+                 lambda: (not changed, "modified in: " + "; ".join(changed) if changed else ""))
+
+
+def _points(seed: int, n: int, d: int) -> np.ndarray:
+    return np.random.default_rng(seed).normal(size=(n, d))
+
+
+def _finish(report: Report) -> Score:
+    return report.score()
+
+
+# ==============================================================================================================
+# Part 1: empirical_ntk(model, X1, X2)
+# ==============================================================================================================
+def _model_state(model: torch.nn.Module):
+    return ([p.detach().clone() for p in model.parameters()], [p.requires_grad for p in model.parameters()],
+            model.training)
+
+
+def _same_state(a, b) -> bool:
+    return (len(a[0]) == len(b[0]) and all(torch.equal(x, y) for x, y in zip(a[0], b[0]))
+            and a[1] == b[1] and a[2] == b[2])
+
+
+def run_empirical_ntk(fn: Callable, model: torch.nn.Module, X1: np.ndarray, X2: np.ndarray) -> dict:
+    """Harness: call ``fn(model, X1, X2)`` with tensors of the model's dtype; return the kernel as plain data."""
+    dtype = next(model.parameters()).dtype
+    t1 = torch.as_tensor(np.array(X1), dtype=dtype)
+    t2 = torch.as_tensor(np.array(X2), dtype=dtype)
+    t1_copy, t2_copy = t1.clone(), t2.clone()
+    before = _model_state(model)
+    call = call_student(fn, model, t1, t2)
+    modified = not _same_state(before, _model_state(model)) or not torch.equal(t1, t1_copy) \
+        or not torch.equal(t2, t2_copy)
+    return _plain(call, "empirical_ntk(model, X1, X2)") | {"modified": modified}
+
+
+def _plain(call: StudentCall, what: str) -> dict:
+    if not call.ok:
+        return {"error": f"{what} raised {call.error}"}
+    try:
+        return {"value": as_array(call.value, f"the value returned by {what}")}
+    except TypeError as exc:
+        return {"error": str(exc)}
+
+
+def judge_empirical_ntk(out: dict, expected: np.ndarray, rtol: float = EMPIRICAL_RTOL,
+                        variants: dict | None = None) -> tuple[bool, str]:
+    """Verdict: the kernel equals the exact empirical NTK of the same parameters."""
+    return _error_verdict(out) or _compare(out["value"], expected, what="kernel", rtol=rtol, variants=variants)
+
+
+def _one_hidden_layer_ntk(model: torch.nn.Sequential, X1, X2) -> tuple[np.ndarray, np.ndarray]:
+    """Closed-form empirical NTK of Linear-ReLU-Linear (f = w2 relu(W1 x + b1) + b2), and the same sum without
+    the biases' terms:  Θ = Σ_j relu(h_j) relu(h'_j) + 1 + Σ_j w2_j² step(h_j) step(h'_j) (<x, x'> + 1)."""
+    W1, b1, w2 = (model[0].weight.detach().double(), model[0].bias.detach().double(),
+                  model[2].weight.detach().double()[0])
+    X1, X2 = torch.as_tensor(X1, dtype=torch.float64), torch.as_tensor(X2, dtype=torch.float64)
+    h1, h2 = X1 @ W1.T + b1, X2 @ W1.T + b1
+    a1, a2 = torch.relu(h1), torch.relu(h2)
+    s1, s2 = (h1 > 0).double() * w2, (h2 > 0).double() * w2
+    gram = X1 @ X2.T
+    full = a1 @ a2.T + 1 + (s1 @ s2.T) * (gram + 1)
+    weights_only = a1 @ a2.T + (s1 @ s2.T) * gram
+    return full.numpy(), weights_only.numpy()
+
+
+def check_empirical_ntk(empirical_ntk: Callable, tests: str = "visible", points: float = 3) -> Score:
+    """Check ``empirical_ntk(model, X1, X2)``: Θ(x, x') = Σ_p ∂f(x)/∂θ_p ∂f(x')/∂θ_p over ALL parameters."""
+    report = Report("empirical_ntk", points, tests)
+    untouched = []
+
+    # A linear model: Θ(x, x') = <x, x'> + 1 exactly (weights and bias).
+    torch.manual_seed(0)
+    linear = torch.nn.Linear(3, 1).double()
+    X1, X2 = _points(1, 4, 3), _points(2, 2, 3)
+    out = run_empirical_ntk(empirical_ntk, linear, X1, X2)
+    untouched.append(out.get("modified"))
+    report.check("linear model nn.Linear(3, 1), X1 4x3, X2 2x3: kernel = X1 X2^T + 1",
+                 lambda: judge_empirical_ntk(out, X1 @ X2.T + 1, variants={
+                     "the bias's gradient (which is 1) is missing from the sum over parameters": X1 @ X2.T}))
+
+    # One hidden ReLU layer, float64 and float32: compare with the closed form of its gradients.
+    for dtype, name in [(torch.float64, "float64"), (torch.float32, "float32")]:
+        torch.manual_seed(1)
+        net = torch.nn.Sequential(torch.nn.Linear(3, 8), torch.nn.ReLU(), torch.nn.Linear(8, 1)).to(dtype)
+        X1, X2 = _points(3, 5, 3), _points(4, 3, 3)
+        full, weights_only = _one_hidden_layer_ntk(net, X1, X2)
+        out_net = run_empirical_ntk(empirical_ntk, net, X1, X2)
+        untouched.append(out_net.get("modified"))
+        report.check(f"{name} Linear(3, 8)-ReLU-Linear(8, 1), X1 5x3, X2 3x3: closed form of its gradients",
+                     lambda: judge_empirical_ntk(out_net, full, variants={
+                         "the biases' terms are missing: the sum runs over ALL parameters": weights_only}))
+
+    report.check("leaves the model (parameters, requires_grad, train/eval mode) and X1, X2 unchanged",
+                 lambda: (not any(untouched), "your function changed the model or its inputs"))
+
+    if tests == "all":
+        grading = instructor_module("ntk")
+        changed = []
+        for case in grading.empirical_ntk_cases():
+            model = case["model"]()
+            expected = grading.empirical_ntk(copy.deepcopy(model), case["X1"], case["X2"])
+            out = run_empirical_ntk(empirical_ntk, model, case["X1"], case["X2"])
+            if out.get("modified"):
+                changed.append(case["name"])
+            report.check(case["name"], lambda: judge_empirical_ntk(out, expected, case["rtol"]))
+        report.check("hidden cases leave the model unchanged",
+                     lambda: (not changed, "modified in: " + "; ".join(changed) if changed else ""))
+    return _finish(report)
+
+
+# ==============================================================================================================
+# Part 2: relu_ntk(X1, X2, depth, W_std, b_std) -> (nngp, ntk)
+# ==============================================================================================================
+def run_relu_ntk(fn: Callable, X1, X2, depth: int, W_std: float, b_std: float) -> dict:
+    """Harness: call the student's closed form on copies; return both kernels as float64 arrays."""
+    X1 = np.array(X1)
+    X2 = X1 if X2 is None else np.array(X2)
+    X1_copy, X2_copy = X1.copy(), X2.copy()
+    call = call_student(fn, X1, X2, depth, W_std=W_std, b_std=b_std)
+    modified = not (np.array_equal(X1, X1_copy) and np.array_equal(X2, X2_copy))
+    if not call.ok:
+        return {"error": f"relu_ntk raised {call.error}", "modified": modified}
+    if not isinstance(call.value, (tuple, list)) or len(call.value) != 2:
+        return {"error": f"relu_ntk must return a pair (nngp, ntk); it returned {type(call.value).__name__}",
+                "modified": modified}
+    try:
+        return {"nngp": as_array(call.value[0], "nngp"), "ntk": as_array(call.value[1], "ntk"),
+                "modified": modified}
+    except TypeError as exc:
+        return {"error": str(exc), "modified": modified}
+
+
+def judge_relu_ntk(out: dict, expected: dict, variants: dict | None = None) -> tuple[bool, str]:
+    """Verdict: NNGP and NTK within 1e-3 of max|K| of the expected kernels (entries given as ``expected``:
+    full arrays, or a list of ``(index, value)`` entries computed independently)."""
+    failed = _error_verdict(out)
+    if failed:
+        return failed
+    messages = []
+    for key in ("nngp", "ntk"):
+        want = expected[key]
+        got = out[key]
+        if isinstance(want, list):  # selected entries, e.g. [((0, slice(None)), [...]), ((4, 4), 14.01)]
+            if not want:
+                continue
+            scale = expected.get(f"{key}_scale", max(np.max(np.abs(v)) for _, v in want))
+            for idx, value in want:
+                try:
+                    part = np.asarray(got[idx], dtype=float)
+                except IndexError:
+                    messages.append(f"{key}: shape {got.shape} is too small for entry {idx}")
+                    continue
+                ok, msg = close(part, np.asarray(value, dtype=float), rtol=0, atol=KERNEL_RTOL * scale)
+                if not ok:
+                    messages.append(f"{key}[{_index_text(idx)}]: expected {fmt(value)}, got {fmt(part)}")
+                    ratio = _ratio_hint(part, value, key)
+                    if ratio:
+                        messages.append(ratio)
+            continue
+        var = {hint: v[key] for hint, v in (variants or {}).items()}
+        ok, msg = _compare(got, want, what=key, rtol=KERNEL_RTOL, variants=var)
+        if not ok:
+            messages.append(msg)
+    return (not messages), "\n".join(messages)
+
+
+def _index_text(idx) -> str:
+    return ", ".join(":" if isinstance(i, slice) else str(i) for i in (idx if isinstance(idx, tuple) else (idx,)))
+
+
+def _relu_ntk_properties(out: dict, X1, X2, depth, W_std, b_std) -> tuple[bool, str]:
+    """Shape, finiteness, and the diagonal of the recursion: Σ(x,x) = W²q/2 + b², Θ = Σ + (W²/2) Θ_prev."""
+    failed = _error_verdict(out)
+    if failed:
+        return failed
+    n1, n2 = len(X1), len(X2)
+    for key in ("nngp", "ntk"):
+        if out[key].shape != (n1, n2):
+            return False, f"{key} has shape {out[key].shape}; expected ({n1}, {n2}) for X1 {n1}x{X1.shape[1]} " \
+                          f"and X2 {n2}x{X2.shape[1]}"
+        if not np.all(np.isfinite(out[key])):
+            return False, f"{key} has non-finite entries (clip the cosine to [-1, 1] before arccos?)"
+    return True, ""
+
+
+def _diagonal(X, depth, W_std, b_std):
+    """Diagonal of NNGP and NTK from the convention's diagonal formula (no arccos needed)."""
+    w2, b2 = W_std ** 2, b_std ** 2
+    q = w2 * np.sum(X * X, axis=1) / X.shape[1] + b2
+    theta = q.copy()
+    for _ in range(depth):
+        q = w2 * q / 2 + b2
+        theta = q + (w2 / 2) * theta
+    return q, theta
+
+
+def check_relu_ntk(relu_ntk: Callable, tests: str = "visible", points: float = 4) -> Score:
+    """Check ``relu_ntk(X1, X2, depth, W_std=sqrt(2), b_std=0.0) -> (nngp, ntk)``."""
+    report = Report("relu_ntk", points, tests)
+    untouched = []
+
+    # neural-tangents 0.6.5, stax.serial(Dense(512, W_std=sqrt(2), b_std=b, parameterization='ntk'), Relu, ...)
+    x = np.random.default_rng(0).normal(size=(5, 3))
+    out = run_relu_ntk(relu_ntk, x, x, 2, np.sqrt(2), 0.0)
+    untouched.append(out.get("modified"))
+    report.check("depth 2, W_std=sqrt(2), b_std=0, 5 points in R^3: values computed with neural-tangents",
+                 lambda: judge_relu_ntk(out, {
+                     "nngp": [((0, slice(None)), [0.295601, 0.233073, 0.315153, 0.299436, 0.420306])],
+                     "ntk": [((0, slice(None)), [0.886802, 0.530974, 0.326673, 0.39853, 0.358484]),
+                             ((4, 4), 14.011864)],
+                 }))
+    out_b = run_relu_ntk(relu_ntk, x, x, 2, np.sqrt(2), 0.1)
+    report.check("the same with b_std=0.1: values computed with neural-tangents",
+                 lambda: judge_relu_ntk(out_b, {
+                     "nngp": [], "ntk_scale": 14.0,
+                     "ntk": [((0, slice(None)), [0.946802, 0.585446, 0.367785, 0.442836, 0.39941])]}))
+
+    # Properties on rectangular inputs of different norms, at a non-default setting.
+    X1 = _points(5, 4, 5) * np.array([[0.5], [1.0], [2.0], [3.0]])
+    X2 = _points(6, 3, 5)
+    W_std, b_std, depth = 1.3, 0.5, 2
+    rect = run_relu_ntk(relu_ntk, X1, X2, depth, W_std, b_std)
+    swapped = run_relu_ntk(relu_ntk, X2, X1, depth, W_std, b_std)
+    square = run_relu_ntk(relu_ntk, X1, X1, depth, W_std, b_std)
+    untouched += [rect.get("modified"), swapped.get("modified"), square.get("modified")]
+    report.check("X1 4x5, X2 3x5 (different norms), depth 2, W_std=1.3, b_std=0.5: shapes (4, 3), finite",
+                 lambda: _relu_ntk_properties(rect, X1, X2, depth, W_std, b_std))
+    report.check("swapping X1 and X2 transposes both kernels",
+                 lambda: _error_verdict(swapped) or _error_verdict(rect) or _both(
+                     close(swapped["nngp"].T, rect["nngp"], rtol=KERNEL_RTOL),
+                     close(swapped["ntk"].T, rect["ntk"], rtol=KERNEL_RTOL)))
+
+    def diagonal_check():
+        failed = _error_verdict(square)
+        if failed:
+            return failed
+        q, theta = _diagonal(X1, depth, W_std, b_std)
+        diag = {"nngp": [((i, i), q[i]) for i in range(4)], "ntk": [((i, i), theta[i]) for i in range(4)]}
+        return judge_relu_ntk(square, diag)
+    report.check("X1 with itself: the diagonal follows Σ(x,x) = W_std² q / 2 + b_std², Θ = Σ + (W_std²/2) Θ_prev",
+                 diagonal_check)
+
+    def psd_check():
+        failed = _error_verdict(square)
+        if failed:
+            return failed
+        for key in ("nngp", "ntk"):
+            K = square[key]
+            if K.shape != (4, 4) or not np.all(np.isfinite(K)):
+                return False, f"{key}: shape {K.shape} or non-finite values"
+            if not np.allclose(K, K.T, rtol=KERNEL_RTOL, atol=KERNEL_RTOL * np.abs(K).max()):
+                return False, f"{key}(X, X) is not symmetric"
+            low = np.linalg.eigvalsh((K + K.T) / 2).min()
+            if low < -KERNEL_RTOL * np.abs(K).max():
+                return False, f"{key}(X, X) has a negative eigenvalue {low:.4g}: a kernel is positive semi-definite"
+        return True, ""
+    report.check("kernels of X1 with itself are symmetric positive semi-definite", psd_check)
+
+    d0 = run_relu_ntk(relu_ntk, X1, X2, 0, W_std, b_std)
+    untouched.append(d0.get("modified"))
+    linear = W_std ** 2 * X1 @ X2.T / X1.shape[1] + b_std ** 2
+    report.check("depth 0 (a linear model): NNGP = NTK = W_std² <x, x'> / d + b_std²",
+                 lambda: judge_relu_ntk(d0, {"nngp": linear, "ntk": linear}, variants={}))
+    report.check("leaves X1 and X2 unchanged",
+                 lambda: (not any(untouched), "your function modified its input arrays in place"))
+
+    if tests == "all":
+        grading = instructor_module("ntk")
+
+        def harness(case):
+            return run_relu_ntk(relu_ntk, case["X1"], case["X2"], case["depth"], case["W_std"], case["b_std"])
+
+        def judge(case, out):
+            X1, X2 = case["X1"], case["X1"] if case["X2"] is None else case["X2"]
+            nngp, ntk = grading.relu_ntk(X1, X2, case["depth"], case["W_std"], case["b_std"])
+            variants = {}
+            for shift in (-1, 1):
+                if case["depth"] + shift >= 0:
+                    n, t = grading.relu_ntk(X1, X2, case["depth"] + shift, case["W_std"], case["b_std"])
+                    variants[f"this is the kernel of depth {case['depth'] + shift}: depth counts hidden "
+                             f"ReLU layers (depth 0 is a linear model)"] = {"nngp": n, "ntk": t}
+            d = X1.shape[1]
+            n, t = grading.relu_ntk(X1 * np.sqrt(d), X2 * np.sqrt(d), case["depth"], case["W_std"], case["b_std"])
+            variants["your kernel is what you get without the 1/d of the input layer "
+                     f"(Σ¹ = W_std² <x, x'> / d + b_std², here d = {d})"] = {"nngp": n, "ntk": t}
+            variants["you return (ntk, nngp): the order is (nngp, ntk)"] = {"nngp": ntk, "ntk": nngp}
+            return judge_relu_ntk(out, {"nngp": nngp, "ntk": ntk}, variants)
+
+        _run_cases(report, grading.relu_ntk_cases(), harness, judge, "X1 and X2 in the hidden cases")
+    return _finish(report)
+
+
+def _both(*results: tuple[bool, str]) -> tuple[bool, str]:
+    return all(ok for ok, _ in results), "\n".join(m for ok, m in results if not ok)
+
+
+# ==============================================================================================================
+# Part 3: NTKMLP(d_in, width, depth, W_std, b_std)
+# ==============================================================================================================
+def _n_parameters(d_in: int, width: int, depth: int) -> int:
+    sizes = [d_in] + [width] * depth + [1]
+    return sum(a * b + b for a, b in zip(sizes, sizes[1:]))
+
+
+def run_ntkmlp_build(cls: Callable, d_in: int, width: int, depth: int, W_std: float, b_std: float,
+                     seed: int) -> StudentCall:
+    """Harness step: construct the student's network under ``torch.manual_seed(seed)``."""
+    torch.manual_seed(seed)
+    return call_student(cls, d_in, width, depth, W_std=W_std, b_std=b_std)
+
+
+def run_ntkmlp_forward(model, X: np.ndarray) -> dict:
+    """Harness step: the network's outputs on X (float32), flattened to one value per input."""
+    call = call_student(lambda: model(torch.as_tensor(X, dtype=torch.float32)))
+    out = _plain(call, "the forward pass")
+    if "value" in out and out["value"].size != len(X):
+        return {"error": f"the forward pass on {len(X)} inputs returned shape {tuple(out['value'].shape)}; "
+                         f"expected one scalar per input, shape ({len(X)},) or ({len(X)}, 1)"}
+    if "value" in out:
+        out["value"] = out["value"].reshape(-1)
+    return out
+
+
+def run_ntkmlp_parameters(model) -> dict:
+    """Harness step: the statistics of the network's parameters (their number, each tensor's mean and std)."""
+    call = call_student(lambda: [p.detach().double().reshape(-1).numpy().copy() for p in model.parameters()])
+    if not call.ok:
+        return {"error": f"reading model.parameters() raised {call.error}"}
+    return {"count": int(sum(p.size for p in call.value)),
+            "stats": [(int(p.size), float(p.mean()), float(p.std())) for p in call.value if p.size >= 500]}
+
+
+def judge_ntkmlp_parameters(out: dict, d_in: int, width: int, depth: int) -> tuple[bool, str]:
+    """Verdict: all of W and b, every entry N(0, 1) (the scale W_std / sqrt(fan_in) belongs to the forward pass)."""
+    failed = _error_verdict(out)
+    if failed:
+        return failed
+    want = _n_parameters(d_in, width, depth)
+    if out["count"] != want:
+        return False, (f"the network has {out['count']} scalar parameters; an MLP with d_in={d_in}, width={width}, "
+                       f"depth={depth} (hidden layers), a scalar output and a bias in every layer has {want}")
+    for size, mean, std in out["stats"]:
+        if abs(mean) > 0.2 or abs(std - 1) > 0.15:
+            hint = ""
+            if std < 0.5:
+                hint = ("\nhint: in the NTK parametrization the parameters are N(0, 1) and the factor "
+                        "W_std / sqrt(fan_in) multiplies in the forward pass; scaling the initialization instead "
+                        "is the standard parametrization, whose NTK is different")
+            return False, (f"a parameter tensor with {size} entries has mean {mean:.3g} and standard deviation "
+                           f"{std:.3g}; every entry should be N(0, 1){hint}")
+    return True, ""
+
+
+def judge_output_variance(values: np.ndarray, expected: float, tolerance: float) -> tuple[bool, str]:
+    """Verdict: the mean square of f(x) over independent initializations matches the NNGP value."""
+    values = np.asarray(values, dtype=float)
+    if not np.all(np.isfinite(values)):
+        return False, "some outputs are not finite"
+    got = float(np.mean(values ** 2))
+    if abs(got - expected) <= tolerance * expected:
+        return True, ""
+    return False, (f"E[f(x)²] over {len(values)} initializations is {got:.4g}; the NNGP predicts {expected:.4g} "
+                   f"(allowed: ±{100 * tolerance:.0f}%)" + (
+                       f"\nhint: the ratio is {got / expected:.3g}: check the 1/sqrt(fan_in) factors, "
+                       "W_std and b_std in every layer" if expected else ""))
+
+
+def judge_ntkmlp_kernel(out: dict, analytic: np.ndarray, max_error: float) -> tuple[bool, str]:
+    """Verdict: the empirical NTK of the network at initialization is close to the analytic kernel in relative
+    Frobenius norm (a coarse parametrization check: at width 2048 the error of a correct network is a few %)."""
+    failed = _error_verdict(out)
+    if failed:
+        return failed
+    K = out["value"]
+    if K.shape != analytic.shape or not np.all(np.isfinite(K)):
+        return False, f"the empirical NTK has shape {K.shape} or non-finite values"
+    err = float(np.linalg.norm(K - analytic) / np.linalg.norm(analytic))
+    if err <= max_error:
+        return True, ""
+    lines = [f"relative Frobenius error between the empirical NTK of your network and the analytic NTK is "
+             f"{err:.3g} (allowed {max_error:g}); analytic NTK[0] = {fmt(analytic[0])}, yours {fmt(K[0])}"]
+    ratio = float(np.sum(K * analytic) / np.sum(analytic * analytic))
+    if ratio < 0.2:
+        lines.append("hint: your kernel is much too small: in the NTK parametrization the parameters are N(0, 1) "
+                     "and the 1/sqrt(fan_in) multiplies in the forward pass")
+    elif abs(ratio - 1) > 0.1:
+        lines.append(f"hint: your kernel is about {ratio:.3g} times the analytic one")
+    return False, "\n".join(lines)
+
+
+def check_NTKMLP(NTKMLP: Callable, tests: str = "visible", points: float = 3) -> Score:
+    """Check the NTK-parametrized ReLU MLP ``NTKMLP(d_in, width, depth, W_std=sqrt(2), b_std=0.0)``."""
+    report = Report("NTKMLP", points, tests)
+
+    X = _points(7, 5, 3)
+    call = run_ntkmlp_build(NTKMLP, 3, 16, 2, np.sqrt(2), 0.0, seed=0)
+    forward = run_ntkmlp_forward(call.value, X) if call.ok else {"error": f"NTKMLP(3, 16, 2) raised {call.error}"}
+    report.check("NTKMLP(3, 16, 2) maps 5 inputs (float32, 5x3) to 5 finite outputs",
+                 lambda: _error_verdict(forward) or (bool(np.all(np.isfinite(forward["value"]))),
+                                                     "non-finite outputs"))
+
+    for d_in, width, depth in [(4, 512, 2), (6, 32, 0)]:
+        built = run_ntkmlp_build(NTKMLP, d_in, width, depth, 1.3, 0.5, seed=1)
+        stats = run_ntkmlp_parameters(built.value) if built.ok else {
+            "error": f"NTKMLP({d_in}, {width}, {depth}, W_std=1.3, b_std=0.5) raised {built.error}"}
+        report.check(f"NTKMLP({d_in}, {width}, {depth}, W_std=1.3, b_std=0.5): weights and biases of every layer, "
+                     "each entry N(0, 1)", lambda: judge_ntkmlp_parameters(stats, d_in, width, depth))
+
+    # E[f(x)^2] = Σ²(x, x) = W_std² (W_std² |x|²/d + b_std²) / 2 + b_std² for one hidden layer, at any width.
+    d, W_std, b_std = 16, 1.3, 0.5
+    x = _points(8, 1, d)
+    q1 = W_std ** 2 * (x @ x.T).item() / d + b_std ** 2
+    expected = W_std ** 2 * q1 / 2 + b_std ** 2
+    values, error = [], None
+    for seed in range(500):
+        built = run_ntkmlp_build(NTKMLP, d, 64, 1, W_std, b_std, seed=1000 + seed)
+        out = run_ntkmlp_forward(built.value, x) if built.ok else {"error": f"NTKMLP raised {built.error}"}
+        if out.get("error"):
+            error = out["error"]
+            break
+        values.append(out["value"][0])
+    report.check("500 networks NTKMLP(16, 64, 1, W_std=1.3, b_std=0.5): E[f(x)²] matches the NNGP "
+                 f"Σ²(x, x) = {expected:.4g} within 25%",
+                 lambda: (False, error) if error else judge_output_variance(np.array(values), expected, 0.25))
+
+    if tests == "all":
+        grading = instructor_module("ntk")
+        for case in grading.ntk_mlp_cases():
+            built = run_ntkmlp_build(NTKMLP, case["d_in"], case["width"], case["depth"], case["W_std"],
+                                     case["b_std"], case["seed"])
+            if built.ok:
+                call = call_student(grading.empirical_ntk, built.value, case["X1"], case["X2"])
+                out = _plain(call, "the empirical NTK of your network")
+            else:
+                out = {"error": f"NTKMLP raised {built.error}"}
+            _, analytic = grading.relu_ntk(case["X1"], case["X2"], case["depth"], case["W_std"], case["b_std"])
+            report.check(case["name"], lambda: judge_ntkmlp_kernel(out, analytic, case["max_error"]))
+    return _finish(report)
+
+
+# ==============================================================================================================
+# Part 4: ntk_predict(K_train, K_test_train, y_train, lr, steps=None, f0_train=None, f0_test=None)
+# ==============================================================================================================
+def run_ntk_predict(fn: Callable, case: dict) -> dict:
+    """Harness: call the student's predictor on copies of the arrays; return the predictions (m,)."""
+    keys = ("K_train", "K_test_train", "y_train", "f0_train", "f0_test")
+    args = {k: (None if case.get(k) is None else np.array(case[k])) for k in keys}
+    copies = {k: (None if v is None else v.copy()) for k, v in args.items()}
+    call = call_student(fn, args["K_train"], args["K_test_train"], args["y_train"], case["lr"],
+                        steps=case["steps"], f0_train=args["f0_train"], f0_test=args["f0_test"])
+    modified = any(v is not None and not np.array_equal(v, copies[k]) for k, v in args.items())
+    out = _plain(call, "ntk_predict") | {"modified": modified}
+    m = np.shape(case["K_test_train"])[0]
+    if "value" in out:
+        if out["value"].shape not in ((m,), (m, 1)):
+            return {"error": f"ntk_predict returned shape {out['value'].shape}; expected ({m},), one prediction "
+                             "per test point", "modified": modified}
+        out["value"] = out["value"].reshape(m)
+    return out
+
+
+def judge_ntk_predict(out: dict, expected: np.ndarray, rtol: float = GD_RTOL,
+                      variants: dict | None = None) -> tuple[bool, str]:
+    """Verdict: predictions within ``rtol`` (relative to max|f|) of gradient descent on the linearized model."""
+    return _error_verdict(out) or _compare(out["value"], expected, what="prediction", rtol=rtol, variants=variants)
+
+
+def _predict_tolerance(case: dict) -> float:
+    """1e-5 for float64 inputs; float32 inputs carry ~1e-7 relative rounding per step, so 1e-4."""
+    float32 = any(np.asarray(case.get(k)).dtype == np.float32 for k in ("K_train", "K_test_train", "y_train")
+                  if case.get(k) is not None)
+    return 1e-4 if float32 else GD_RTOL
+
+
+def check_ntk_predict(ntk_predict: Callable, tests: str = "visible", points: float = 3) -> Score:
+    """Check ``ntk_predict``: f_t(X*) = f0(X*) + K*X K^{-1} (I - (I - lr K)^t) (y - f0(X)); steps=None is t = ∞."""
+    report = Report("ntk_predict", points, tests)
+    rng = np.random.default_rng(9)
+    K = np.array([[2.0, 0.5, 0.0], [0.5, 1.0, 0.2], [0.0, 0.2, 0.5]])
+    base = dict(K_train=K, K_test_train=rng.normal(size=(2, 3)), y_train=rng.normal(size=3), lr=0.3,
+                f0_train=rng.normal(size=3), f0_test=rng.normal(size=2))
+    cases = [
+        (dict(base, name="t = 0 returns f0_test", steps=0), base["f0_test"]),
+        (dict(base, name="t = 0 with f0 = None returns zeros", steps=0, f0_train=None, f0_test=None), np.zeros(2)),
+        (dict(base, name="t = 1: one step, f0 + lr K*X (y - f0_train)", steps=1),
+         base["f0_test"] + 0.3 * base["K_test_train"] @ (base["y_train"] - base["f0_train"])),
+        (dict(base, name="t = None with a diagonal K_train: f0 + K*X K^{-1} (y - f0)", steps=None,
+              K_train=np.diag([2.0, 0.5, 1.0])),
+         base["f0_test"] + base["K_test_train"] @ ((base["y_train"] - base["f0_train"]) / np.array([2, 0.5, 1]))),
+        (dict(name="one training point, K = [[2]], lr = 0.2, t = 3: f0 + k* (1 - (1 - lr k)^t) / k (y - f0)",
+              K_train=np.array([[2.0]]), K_test_train=np.array([[0.7], [-1.0]]), y_train=np.array([1.5]), lr=0.2,
+              steps=3, f0_train=np.array([0.5]), f0_test=np.array([0.1, 0.2])),
+         np.array([0.1, 0.2]) + np.array([0.7, -1.0]) * (1 - (1 - 0.4) ** 3) / 2.0 * 1.0),
+    ]
+
+    _run_cases(report, [dict(case, expected=expected) for case, expected in cases],
+               lambda case: run_ntk_predict(ntk_predict, case),
+               lambda case, out: judge_ntk_predict(out, case["expected"]), "its input arrays")
+
+    if tests == "all":
+        grading = instructor_module("ntk")
+
+        def judge(case, out):
+            args = {k: case[k] for k in ("K_train", "K_test_train", "y_train", "lr", "steps", "f0_train",
+                                         "f0_test")}
+            expected = grading.ntk_predict(**args)
+            variants = {}
+            if case["steps"] is not None:
+                for shift in (-1, 1):
+                    if case["steps"] + shift >= 0:
+                        variants[f"this is the prediction after {case['steps'] + shift} steps instead of "
+                                 f"{case['steps']}"] = grading.ntk_predict(**(args | {"steps": case["steps"] + shift}))
+                n = len(case["y_train"])
+                variants[f"this is gradient descent on the mean loss (learning rate lr/n, n = {n}); the loss "
+                         "here is 1/2 Σ (f(x_i) - y_i)², summed"] = grading.ntk_predict(**(args | {"lr": case["lr"] / n}))
+            if case["f0_train"] is not None or case["f0_test"] is not None:
+                variants["this is the prediction with f0_train and f0_test taken as zero: the linearized model "
+                         "starts from f0 and fits the residual y - f0_train"] = grading.ntk_predict(**(args | {"f0_train": None, "f0_test": None}))
+            return judge_ntk_predict(out, expected, _predict_tolerance(case), variants)
+
+        _run_cases(report, grading.ntk_predict_cases(), lambda case: run_ntk_predict(ntk_predict, case), judge,
+                   "its input arrays in the hidden cases")
+    return _finish(report)

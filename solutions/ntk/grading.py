@@ -1,0 +1,212 @@
+"""Instructor-only half of the `ntk` checks: reference implementations and the hidden cases.
+
+This file is never released (nbgrader_config.py lists it in ``CourseDirectory.ignore``) and the student side of
+the course (``exercises/`` and the ``autograder`` package) carries no reference implementation.  The references
+here are written independently of the solution notebook, by other algorithms where one exists:
+
+* ``empirical_ntk``: one reverse-mode gradient per input, accumulated in float64 (the notebook uses
+  ``torch.func.jacrev``);
+* ``relu_ntk``: the recursion of CONVENTIONS.md, written with explicit correlations (the notebook works with
+  covariances);
+* ``ntk_predict``: plain simulation of gradient descent on the linearized model, step by step (the notebook uses
+  the closed form through an eigendecomposition); ``steps=None`` by a linear solve.
+
+``tests/test_ntk.py`` checks each of them against the neural-tangents values of CONVENTIONS.md or against the
+solution notebook.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+
+# --------------------------------------------------------------------------------------------------------------
+# References
+# --------------------------------------------------------------------------------------------------------------
+def empirical_ntk(model: torch.nn.Module, X1, X2) -> np.ndarray:
+    """Θ(x, x') = Σ_p ∂f(x)/∂θ_p ∂f(x')/∂θ_p over every parameter, by one backward pass per input (float64 sums)."""
+    params = [p for p in model.parameters()]
+    dtype = params[0].dtype if params else torch.float64
+
+    def grads(X):
+        X = torch.as_tensor(X, dtype=dtype)
+        rows = []
+        for i in range(X.shape[0]):
+            out = model(X[i:i + 1]).reshape(-1)
+            if out.numel() != 1:
+                raise ValueError(f"the model must have a scalar output, got {out.numel()} values for one input")
+            g = torch.autograd.grad(out[0], params, allow_unused=True)
+            rows.append(torch.cat([(gi if gi is not None else torch.zeros_like(p)).reshape(-1).double()
+                                   for gi, p in zip(g, params)]))
+        return torch.stack(rows)
+
+    J1 = grads(X1)
+    J2 = J1 if X2 is X1 else grads(X2)
+    return (J1 @ J2.T).numpy()
+
+
+def relu_ntk(X1, X2, depth: int, W_std: float = np.sqrt(2), b_std: float = 0.0):
+    """(NNGP, NTK) of a depth-``depth`` ReLU MLP in the NTK parametrization (Jacot et al. 2018; Lee et al. 2019;
+    arc-cosine expectations of Cho & Saul 2009), float64."""
+    X1 = np.asarray(X1, dtype=np.float64)
+    X2 = np.asarray(X2, dtype=np.float64)
+    d = X1.shape[1]
+    w2, b2 = float(W_std) ** 2, float(b_std) ** 2
+    cross = w2 * X1 @ X2.T / d + b2
+    diag1 = w2 * np.sum(X1 * X1, axis=1) / d + b2
+    diag2 = w2 * np.sum(X2 * X2, axis=1) / d + b2
+    theta = cross.copy()
+    for _ in range(depth):
+        norms = np.sqrt(np.outer(diag1, diag2))
+        rho = np.clip(cross / norms, -1.0, 1.0)
+        angle = np.arccos(rho)
+        # E[relu(u) relu(v)] = sqrt(q q') (sin t + (pi - t) cos t) / (2 pi);  E[step(u) step(v)] = (pi - t) / (2 pi)
+        cross_next = w2 * norms * (np.sqrt(1.0 - rho ** 2) + (np.pi - angle) * rho) / (2 * np.pi) + b2
+        dot = w2 * (np.pi - angle) / (2 * np.pi)
+        theta = cross_next + dot * theta
+        cross = cross_next
+        diag1 = w2 * diag1 / 2 + b2
+        diag2 = w2 * diag2 / 2 + b2
+    return cross, theta
+
+
+def ntk_predict(K_train, K_test_train, y_train, lr, steps=None, f0_train=None, f0_test=None) -> np.ndarray:
+    """Test predictions of the linearized model after ``steps`` GD steps on L = 1/2 Σ (f(x_i) - y_i)^2,
+    by running gradient descent in function space step by step (``steps=None``: the limit, by a linear solve)."""
+    K = np.asarray(K_train, dtype=np.float64)
+    Kx = np.asarray(K_test_train, dtype=np.float64)
+    y = np.asarray(y_train, dtype=np.float64).reshape(-1)
+    f_train = np.zeros_like(y) if f0_train is None else np.asarray(f0_train, dtype=np.float64).reshape(-1).copy()
+    f_test = (np.zeros(Kx.shape[0]) if f0_test is None
+              else np.asarray(f0_test, dtype=np.float64).reshape(-1).copy())
+    if steps is None:
+        return f_test + Kx @ np.linalg.solve(K, y - f_train)
+    for _ in range(int(steps)):
+        residual = f_train - y
+        f_train = f_train - lr * K @ residual
+        f_test = f_test - lr * Kx @ residual
+    return f_test
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Models the hidden cases evaluate a student's `empirical_ntk` on
+# --------------------------------------------------------------------------------------------------------------
+class _ScaledMLP(torch.nn.Module):
+    """An MLP in the NTK parametrization with its own parameter layout (weights stored input-major)."""
+
+    def __init__(self, d_in, width, depth, W_std, b_std, dtype, seed):
+        super().__init__()
+        g = torch.Generator().manual_seed(seed)
+        sizes = [d_in] + [width] * depth + [1]
+        self.W = torch.nn.ParameterList(
+            [torch.nn.Parameter(torch.randn(a, b, generator=g, dtype=dtype)) for a, b in zip(sizes, sizes[1:])])
+        self.b = torch.nn.ParameterList(
+            [torch.nn.Parameter(torch.randn(b, generator=g, dtype=dtype)) for b in sizes[1:]])
+        self.W_std, self.b_std = W_std, b_std
+
+    def forward(self, x):
+        h = x
+        for i, (W, b) in enumerate(zip(self.W, self.b)):
+            if i:
+                h = torch.relu(h)
+            h = self.W_std / W.shape[0] ** 0.5 * h @ W + self.b_std * b
+        return h
+
+
+def _sequential(dtype, seed):
+    torch.manual_seed(seed)
+    return torch.nn.Sequential(torch.nn.Linear(4, 16), torch.nn.Tanh(), torch.nn.Linear(16, 8), torch.nn.ReLU(),
+                               torch.nn.Linear(8, 1)).to(dtype)
+
+
+def _points(seed, n, d, norms=None, dtype=np.float64):
+    X = np.random.default_rng(seed).normal(size=(n, d))
+    if norms is not None:
+        X = X / np.linalg.norm(X, axis=1, keepdims=True) * np.asarray(norms)[:, None]
+    return X.astype(dtype)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Hidden cases (plain data; models are built by a function so each check gets a fresh one)
+# --------------------------------------------------------------------------------------------------------------
+def empirical_ntk_cases():
+    return [
+        dict(name="NTK-parametrized MLP of another layout, depth 2, W_std=1.3, b_std=0.5, X1 5x4 and X2 3x4",
+             model=lambda: _ScaledMLP(4, 32, 2, 1.3, 0.5, torch.float64, seed=1),
+             X1=_points(11, 5, 4, norms=[0.5, 1, 2, 3, 1.5]), X2=_points(12, 3, 4), rtol=1e-4),
+        dict(name="float32 nn.Sequential with tanh and ReLU, X1 6x4 and X2 2x4",
+             model=lambda: _sequential(torch.float32, seed=2),
+             X1=_points(13, 6, 4, dtype=np.float32), X2=_points(14, 2, 4, dtype=np.float32), rtol=1e-4),
+        dict(name="wide float64 MLP (width 512, depth 1, b_std=0.2), a single input against 4",
+             model=lambda: _ScaledMLP(3, 512, 1, 1.0, 0.2, torch.float64, seed=3),
+             X1=_points(15, 1, 3), X2=_points(16, 4, 3), rtol=1e-4),
+    ]
+
+
+def relu_ntk_cases():
+    return [
+        dict(name="depth 1, defaults, X1 6x4 with norms 0.5..3, X2 3x4",
+             X1=_points(21, 6, 4, norms=[0.5, 1, 1.5, 2, 2.5, 3]), X2=_points(22, 3, 4), depth=1,
+             W_std=np.sqrt(2), b_std=0.0),
+        dict(name="depth 3, W_std=1.3, b_std=0.5, X1 5x4 and X2 3x4 of different norms",
+             X1=_points(23, 5, 4, norms=[0.3, 1, 2, 4, 1]), X2=_points(24, 3, 4, norms=[2, 0.7, 1.2]), depth=3,
+             W_std=1.3, b_std=0.5),
+        dict(name="depth 2, W_std=1.0, b_std=0.1, d=7, X1 = X2 with a repeated row (correlation exactly 1)",
+             X1=np.vstack([_points(25, 4, 7), _points(25, 1, 7)]), X2=None, depth=2, W_std=1.0, b_std=0.1),
+        dict(name="depth 0 (a linear model), W_std=0.7, b_std=0.5, X1 4x5 and X2 2x5",
+             X1=_points(26, 4, 5), X2=_points(27, 2, 5), depth=0, W_std=0.7, b_std=0.5),
+        dict(name="depth 5, W_std=1.5, b_std=0.2, float32 inputs, X1 3x6 and X2 4x6",
+             X1=_points(28, 3, 6, dtype=np.float32), X2=_points(29, 4, 6, dtype=np.float32), depth=5,
+             W_std=1.5, b_std=0.2),
+    ]
+
+
+def ntk_mlp_cases():
+    """Each case compares the empirical NTK of the student's network at initialization with the analytic kernel.
+
+    ``max_error`` is the relative Frobenius error allowed.  Measured with bench/ntk_thresholds.py over seeds
+    0..9: a correct network at width 2048 stays below about 0.05 (depth 1) / 0.08 (depth 2); the wrong
+    parametrizations of tests/test_ntk.py are above 0.25.  The threshold 0.15 leaves a margin of about 2x on
+    each side.  Depth 0 is exact at any width.
+    """
+    return [
+        dict(name="depth 0 (exact at any width), W_std=1.3, b_std=0.5, d=3", d_in=3, width=8, depth=0,
+             W_std=1.3, b_std=0.5, seed=0, X1=_points(31, 4, 3), X2=_points(32, 3, 3), max_error=1e-4),
+        dict(name="depth 1, width 2048, defaults, d=3", d_in=3, width=2048, depth=1, W_std=np.sqrt(2),
+             b_std=0.0, seed=1, X1=_points(33, 4, 3, norms=[0.5, 1, 2, 1.5]), X2=_points(34, 3, 3),
+             max_error=0.15),
+        dict(name="depth 2, width 2048, W_std=1.3, b_std=0.5, d=5", d_in=5, width=2048, depth=2, W_std=1.3,
+             b_std=0.5, seed=2, X1=_points(35, 4, 5), X2=_points(36, 3, 5, norms=[1, 2, 3]), max_error=0.15),
+        dict(name="depth 3, width 2048, W_std=1.1, b_std=0.3, d=2", d_in=2, width=2048, depth=3, W_std=1.1,
+             b_std=0.3, seed=3, X1=_points(37, 3, 2), X2=_points(38, 3, 2), max_error=0.15),
+    ]
+
+
+def _spd(seed, n, rank=None, scale=1.0):
+    A = np.random.default_rng(seed).normal(size=(n, rank or n))
+    return scale * A @ A.T / (rank or n)
+
+
+def ntk_predict_cases():
+    rng = np.random.default_rng(41)
+    K = _spd(42, 6)
+    lam = np.linalg.eigvalsh(K).max()
+    Ks = _spd(43, 6, rank=3)
+    return [
+        dict(name="t = 7, lr = 0.5 / lambda_max, f0 given, 6 training and 4 test points",
+             K_train=K, K_test_train=rng.normal(size=(4, 6)), y_train=rng.normal(size=6), lr=0.5 / lam, steps=7,
+             f0_train=rng.normal(size=6), f0_test=rng.normal(size=4)),
+        dict(name="singular K_train (rank 3 of 6), t = 50, f0 = None",
+             K_train=Ks, K_test_train=rng.normal(size=(3, 6)), y_train=rng.normal(size=6),
+             lr=1.0 / np.linalg.eigvalsh(Ks).max(), steps=50, f0_train=None, f0_test=None),
+        dict(name="t = None (the limit), f0 given, 6 training and 5 test points",
+             K_train=K, K_test_train=rng.normal(size=(5, 6)), y_train=rng.normal(size=6), lr=0.1, steps=None,
+             f0_train=rng.normal(size=6), f0_test=rng.normal(size=5)),
+        dict(name="t = 300 with lr = 1.8 / lambda_max (I - lr K has negative eigenvalues)",
+             K_train=K, K_test_train=rng.normal(size=(2, 6)), y_train=rng.normal(size=6), lr=1.8 / lam, steps=300,
+             f0_train=rng.normal(size=6), f0_test=rng.normal(size=2)),
+        dict(name="t = 1, float32 inputs, f0_train given but f0_test = None",
+             K_train=K.astype(np.float32), K_test_train=rng.normal(size=(3, 6)).astype(np.float32),
+             y_train=rng.normal(size=6).astype(np.float32), lr=0.2, steps=1,
+             f0_train=rng.normal(size=6).astype(np.float32), f0_test=None),
+    ]
