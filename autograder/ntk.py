@@ -90,14 +90,22 @@ def _error_verdict(out: dict) -> tuple[bool, str] | None:
 def _run_cases(report: Report, cases, harness: Callable[[dict], dict], judge: Callable[[dict, dict], tuple],
                purity_what: str) -> None:
     """Run each case through the harness and the verdict; then one check that no input was modified."""
-    changed = []
+    outs = []
     for case in cases:
         out = harness(case)
-        if out.get("modified"):
-            changed.append(case["name"])
+        outs.append((case["name"], out))
         report.check(case["name"], lambda: judge(case, out))
-    report.check(f"leaves {purity_what} unchanged",
-                 lambda: (not changed, "modified in: " + "; ".join(changed) if changed else ""))
+    report.check(f"leaves {purity_what} unchanged", lambda: judge_purity(outs))
+
+
+def judge_purity(outs: list[tuple[str, dict]]) -> tuple[bool, str]:
+    """Verdict: no call modified its inputs.  It passes only when every call returned a value: a function that
+    raises has not shown that it leaves its inputs alone."""
+    failed = [name for name, out in outs if out.get("error")]
+    if failed:
+        return False, f"not checked: your function did not return a value in {len(failed)} of {len(outs)} cases"
+    changed = [name for name, out in outs if out.get("modified")]
+    return (not changed), ("modified in place in: " + "; ".join(changed) if changed else "")
 
 
 def _points(seed: int, n: int, d: int) -> np.ndarray:
@@ -112,8 +120,8 @@ def _finish(report: Report) -> Score:
 # Part 1: empirical_ntk(model, X1, X2)
 # ==============================================================================================================
 def _model_state(model: torch.nn.Module):
-    return ([p.detach().clone() for p in model.parameters()], [p.requires_grad for p in model.parameters()],
-            model.training)
+    return ([p.detach().clone() for p in model.parameters()],
+            [(p.requires_grad, p.dtype, tuple(p.shape)) for p in model.parameters()], model.training)
 
 
 def _same_state(a, b) -> bool:
@@ -174,7 +182,7 @@ def check_empirical_ntk(empirical_ntk: Callable, tests: str = "visible", points:
     linear = torch.nn.Linear(3, 1).double()
     X1, X2 = _points(1, 4, 3), _points(2, 2, 3)
     out = run_empirical_ntk(empirical_ntk, linear, X1, X2)
-    untouched.append(out.get("modified"))
+    untouched.append(("linear model", out))
     report.check("linear model nn.Linear(3, 1), X1 4x3, X2 2x3: kernel = X1 X2^T + 1",
                  lambda: judge_empirical_ntk(out, X1 @ X2.T + 1, variants={
                      "the bias's gradient (which is 1) is missing from the sum over parameters": X1 @ X2.T}))
@@ -186,26 +194,27 @@ def check_empirical_ntk(empirical_ntk: Callable, tests: str = "visible", points:
         X1, X2 = _points(3, 5, 3), _points(4, 3, 3)
         full, weights_only = _one_hidden_layer_ntk(net, X1, X2)
         out_net = run_empirical_ntk(empirical_ntk, net, X1, X2)
-        untouched.append(out_net.get("modified"))
+        untouched.append((f"{name} one-hidden-layer network", out_net))
         report.check(f"{name} Linear(3, 8)-ReLU-Linear(8, 1), X1 5x3, X2 3x3: closed form of its gradients",
                      lambda: judge_empirical_ntk(out_net, full, variants={
                          "the biases' terms are missing: the sum runs over ALL parameters": weights_only}))
 
-    report.check("leaves the model (parameters, requires_grad, train/eval mode) and X1, X2 unchanged",
-                 lambda: (not any(untouched), "your function changed the model or its inputs"))
+    report.check("leaves the model (parameters, dtype, requires_grad, train/eval mode) and X1, X2 unchanged",
+                 lambda: judge_purity(untouched))
 
     if tests == "all":
         grading = instructor_module("ntk")
-        changed = []
-        for case in grading.empirical_ntk_cases():
-            model = case["model"]()
-            expected = grading.empirical_ntk(copy.deepcopy(model), case["X1"], case["X2"])
-            out = run_empirical_ntk(empirical_ntk, model, case["X1"], case["X2"])
-            if out.get("modified"):
-                changed.append(case["name"])
-            report.check(case["name"], lambda: judge_empirical_ntk(out, expected, case["rtol"]))
-        report.check("hidden cases leave the model unchanged",
-                     lambda: (not changed, "modified in: " + "; ".join(changed) if changed else ""))
+        models = {}
+
+        def harness(case):
+            models[case["name"]] = model = case["model"]()
+            return run_empirical_ntk(empirical_ntk, copy.deepcopy(model), case["X1"], case["X2"])
+
+        def judge(case, out):
+            expected = grading.empirical_ntk(models[case["name"]], case["X1"], case["X2"])
+            return judge_empirical_ntk(out, expected, case["rtol"])
+
+        _run_cases(report, grading.empirical_ntk_cases(), harness, judge, "the model in the hidden cases")
     return _finish(report)
 
 
@@ -303,7 +312,7 @@ def check_relu_ntk(relu_ntk: Callable, tests: str = "visible", points: float = 4
     # neural-tangents 0.6.5, stax.serial(Dense(512, W_std=sqrt(2), b_std=b, parameterization='ntk'), Relu, ...)
     x = np.random.default_rng(0).normal(size=(5, 3))
     out = run_relu_ntk(relu_ntk, x, x, 2, np.sqrt(2), 0.0)
-    untouched.append(out.get("modified"))
+    untouched.append(("neural-tangents inputs", out))
     report.check("depth 2, W_std=sqrt(2), b_std=0, 5 points in R^3: values computed with neural-tangents",
                  lambda: judge_relu_ntk(out, {
                      "nngp": [((0, slice(None)), [0.295601, 0.233073, 0.315153, 0.299436, 0.420306])],
@@ -323,7 +332,7 @@ def check_relu_ntk(relu_ntk: Callable, tests: str = "visible", points: float = 4
     rect = run_relu_ntk(relu_ntk, X1, X2, depth, W_std, b_std)
     swapped = run_relu_ntk(relu_ntk, X2, X1, depth, W_std, b_std)
     square = run_relu_ntk(relu_ntk, X1, X1, depth, W_std, b_std)
-    untouched += [rect.get("modified"), swapped.get("modified"), square.get("modified")]
+    untouched += [("X1, X2", rect), ("X2, X1", swapped), ("X1, X1", square)]
     report.check("X1 4x5, X2 3x5 (different norms), depth 2, W_std=1.3, b_std=0.5: shapes (4, 3), finite",
                  lambda: _relu_ntk_properties(rect, X1, X2, depth, W_std, b_std))
     report.check("swapping X1 and X2 transposes both kernels",
@@ -358,12 +367,11 @@ def check_relu_ntk(relu_ntk: Callable, tests: str = "visible", points: float = 4
     report.check("kernels of X1 with itself are symmetric positive semi-definite", psd_check)
 
     d0 = run_relu_ntk(relu_ntk, X1, X2, 0, W_std, b_std)
-    untouched.append(d0.get("modified"))
+    untouched.append(("depth 0", d0))
     linear = W_std ** 2 * X1 @ X2.T / X1.shape[1] + b_std ** 2
     report.check("depth 0 (a linear model): NNGP = NTK = W_std² <x, x'> / d + b_std²",
                  lambda: judge_relu_ntk(d0, {"nngp": linear, "ntk": linear}, variants={}))
-    report.check("leaves X1 and X2 unchanged",
-                 lambda: (not any(untouched), "your function modified its input arrays in place"))
+    report.check("leaves X1 and X2 unchanged", lambda: judge_purity(untouched))
 
     if tests == "all":
         grading = instructor_module("ntk")
@@ -411,8 +419,8 @@ def run_ntkmlp_build(cls: Callable, d_in: int, width: int, depth: int, W_std: fl
 
 
 def run_ntkmlp_forward(model, X: np.ndarray) -> dict:
-    """Harness step: the network's outputs on X (float32), flattened to one value per input."""
-    call = call_student(lambda: model(torch.as_tensor(X, dtype=torch.float32)))
+    """Harness step: the network's outputs on X (in the dtype of its parameters), one value per input."""
+    call = call_student(lambda: model(torch.as_tensor(X, dtype=next(model.parameters()).dtype)))
     out = _plain(call, "the forward pass")
     if "value" in out and out["value"].size != len(X):
         return {"error": f"the forward pass on {len(X)} inputs returned shape {tuple(out['value'].shape)}; "
@@ -428,7 +436,13 @@ def run_ntkmlp_parameters(model) -> dict:
     if not call.ok:
         return {"error": f"reading model.parameters() raised {call.error}"}
     return {"count": int(sum(p.size for p in call.value)),
-            "stats": [(int(p.size), float(p.mean()), float(p.std())) for p in call.value if p.size >= 500]}
+            "stats": [(int(p.size), float(p.mean()), float(p.std()), _excess_kurtosis(p))
+                      for p in call.value if p.size >= 500]}
+
+
+def _excess_kurtosis(x: np.ndarray) -> float:
+    z = (x - x.mean()) / (x.std() or 1.0)
+    return float(np.mean(z ** 4) - 3.0)
 
 
 def judge_ntkmlp_parameters(out: dict, d_in: int, width: int, depth: int) -> tuple[bool, str]:
@@ -440,7 +454,10 @@ def judge_ntkmlp_parameters(out: dict, d_in: int, width: int, depth: int) -> tup
     if out["count"] != want:
         return False, (f"the network has {out['count']} scalar parameters; an MLP with d_in={d_in}, width={width}, "
                        f"depth={depth} (hidden layers), a scalar output and a bias in every layer has {want}")
-    for size, mean, std in out["stats"]:
+    for size, mean, std, kurtosis in out["stats"]:
+        if size >= 10_000 and abs(kurtosis) > 0.3:
+            return False, (f"a parameter tensor with {size} entries has excess kurtosis {kurtosis:.2f}; Gaussian "
+                           "entries have 0 (a uniform distribution has -1.2): initialize with N(0, 1)")
         if abs(mean) > 0.2 or abs(std - 1) > 0.15:
             hint = ""
             if std < 0.5:
@@ -481,9 +498,10 @@ def judge_ntkmlp_kernel(out: dict, analytic: np.ndarray, max_error: float) -> tu
     lines = [f"relative Frobenius error between the empirical NTK of your network and the analytic NTK is "
              f"{err:.3g} (allowed {max_error:g}); analytic NTK[0] = {fmt(analytic[0])}, yours {fmt(K[0])}"]
     ratio = float(np.sum(K * analytic) / np.sum(analytic * analytic))
-    if ratio < 0.2:
-        lines.append("hint: your kernel is much too small: in the NTK parametrization the parameters are N(0, 1) "
-                     "and the 1/sqrt(fan_in) multiplies in the forward pass")
+    if ratio < 0.2 or ratio > 5:
+        lines.append(f"hint: your kernel is about {ratio:.3g} times the analytic one: in the NTK parametrization "
+                     "the parameters are N(0, 1) and W_std / sqrt(fan_in) multiplies in the forward pass (scaling "
+                     "the initialization instead is the standard parametrization, whose NTK is different)")
     elif abs(ratio - 1) > 0.1:
         lines.append(f"hint: your kernel is about {ratio:.3g} times the analytic one")
     return False, "\n".join(lines)

@@ -1,0 +1,6 @@
+"""python -m autograder: the tfdl command line."""
+import sys
+
+from .cli import main
+
+sys.exit(main())

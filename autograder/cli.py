@@ -1,0 +1,177 @@
+"""``tfdl``: the course's command line for instructors (release, grade, export) and students (check).
+
+    tfdl release ntk                 solutions/ntk -> exercises/ntk (verified: no solutions, no hidden tests)
+    tfdl release --all
+    tfdl grade ntk submissions/      autograde a class: one folder (or .ipynb) per student
+    tfdl export --csv grades.csv     the gradebook as CSV
+    tfdl check exercises/ntk/ntk.ipynb   run the visible checks of one notebook and show the scores
+
+Exit status: 0 on success, 1 when the command failed (message on stderr), 2 for a usage error.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from tabulate import tabulate
+from tqdm import tqdm
+
+from . import nbgrading
+from .nbgrading import ToolError
+
+
+def _course(args) -> Path:
+    return nbgrading.check_course(Path(args.course) if args.course else nbgrading.default_course())
+
+
+def cmd_release(args) -> int:
+    course = _course(args)
+    names = nbgrading.assignments(course) if args.all else [args.assignment]
+    if not names:
+        raise ToolError(f"no assignments in {course / 'solutions'}")
+    for name in names:
+        written = nbgrading.release(course, name)
+        print(f"released {name}: " + ", ".join(str(p.relative_to(course)) for p in written))
+        print(f"  verified: no solutions, no hidden tests, no grading.py, every grade cell present")
+    return 0
+
+
+def _fmt(x: float) -> str:
+    return f"{x:g}"
+
+
+def score_table(results: list[nbgrading.Result]) -> str:
+    parts = list(dict.fromkeys(p for r in results for p in r.parts))
+    rows = [[r.student, *(_fmt(r.parts.get(p, 0.0)) for p in parts), _fmt(r.total), _fmt(r.max_score),
+             "; ".join(r.notes) or "ok"] for r in results]
+    return tabulate(rows, headers=["student", *parts, "total", "max", "status"], disable_numparse=True)
+
+
+def cmd_grade(args) -> int:
+    course = _course(args)
+    submissions = Path(args.submissions)
+    if not submissions.is_dir():
+        raise ToolError(f"{submissions} is not a folder of submissions")
+    csv = Path(args.csv) if args.csv else course / "course_work" / f"grades.csv"
+
+    def progress(items):
+        bar = tqdm(list(items), desc=f"autograding {args.assignment}", unit="student", file=sys.stderr)
+        for student, notebook in bar:
+            bar.set_postfix_str(student)
+            yield student, notebook
+
+    results, warnings = nbgrading.grade(course, args.assignment, submissions, cell_timeout=args.timeout,
+                                        wall_timeout=args.student_timeout, csv=csv, progress=progress)
+    print(score_table(results))
+    for w in warnings:
+        print(f"warning: {w}", file=sys.stderr)
+    failed = [r.student for r in results if not r.graded]
+    print(f"\n{len(results) - len(failed)} of {len(results)} submissions autograded"
+          + (f"; not graded: {', '.join(failed)} (scored 0 until you look at them)" if failed else ""))
+    print(f"feedback: {course / 'course_work' / 'feedback'}\ngrades (nbgrader export): {csv}")
+    return 0
+
+
+def cmd_export(args) -> int:
+    course = _course(args)
+    extra = [f"--ExportPlugin.assignment={a}" for a in args.assignment]
+    run = nbgrading.nbgrader(course, "export", f"--to={Path(args.csv).resolve()}", *extra)
+    if run.returncode != 0:
+        raise ToolError(f"nbgrader export failed: {nbgrading.nbgrader_error(run)}")
+    print(f"wrote {args.csv}")
+    return 0
+
+
+def cmd_check(args) -> int:
+    path = Path(args.notebook)
+    if not path.is_file():
+        raise ToolError(f"{path}: no such notebook")
+    try:
+        nb, fatal = nbgrading.execute_copy(path, timeout=args.timeout)
+    except Exception as exc:  # noqa: BLE001 - unreadable notebook, kernel that cannot start, ...
+        raise ToolError(f"could not run {path}: {type(exc).__name__}: {exc}") from None
+    parts, errors = nbgrading.self_check(nb)
+    if errors:
+        print("Errors in your code cells:")
+        print("\n".join(f"  {e}" for e in errors) + "\n")
+    for part in parts:
+        if part.kind == "auto":
+            print(f"== {part.grade_id}: {_fmt(part.score)} of {_fmt(part.max_score)} points")
+            print(part.feedback or "  (no feedback printed)")
+        else:
+            print(f"== {part.grade_id}: written answer, {_fmt(part.max_score)} points, graded by the instructor")
+        print()
+    auto = [p for p in parts if p.kind == "auto"]
+    print(f"Visible checks: {_fmt(sum(p.score for p in auto))} of {_fmt(sum(p.max_score for p in auto))} points.")
+    print("Written answers and the hidden checks (other settings, larger inputs) are scored by the instructor, "
+          "so your final grade can differ.")
+    if fatal:
+        raise ToolError(f"{path}: {fatal}; the scores above cover only the cells that ran")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tfdl", description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     epilog="\n\n".join(__doc__.split("\n\n")[1:]))
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    course = argparse.ArgumentParser(add_help=False)
+    course.add_argument("--course", metavar="DIR",
+                        help="the nbgrader course directory (default: the checkout holding this package)")
+
+    p = sub.add_parser("release", parents=[course], help="generate the student release exercises/<a>",
+                       description="Run nbgrader generate_assignment from solutions/<a> into exercises/<a>, make "
+                                   "the notebooks reproducible, and verify that no solution, hidden test or "
+                                   "grading.py was released and that every grade cell is present.")
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("assignment", nargs="?", help="assignment name, e.g. ntk")
+    which.add_argument("--all", action="store_true", help="release every assignment in solutions/")
+    p.set_defaults(func=cmd_release)
+
+    p = sub.add_parser("grade", parents=[course], help="autograde a class and print the score table",
+                       description="Copy each student's notebook into course_work/submitted, autograde each "
+                                   "student in its own nbgrader process (a broken notebook costs only its "
+                                   "student), generate feedback, export the gradebook as CSV and print the "
+                                   "scores.")
+    p.add_argument("assignment", help="assignment name, e.g. ntk")
+    p.add_argument("submissions", metavar="SUBMISSIONS_DIR",
+                   help="one entry per student: <student>/<a>.ipynb, <student>/<a>/<a>.ipynb or <student>.ipynb")
+    p.add_argument("--timeout", type=float, metavar="S",
+                   help="per-cell time limit in seconds (default: Execute.timeout of nbgrader_config.py)")
+    p.add_argument("--student-timeout", type=float, default=600, metavar="S",
+                   help="wall-clock limit for autograding one student (default: %(default)s)")
+    p.add_argument("--csv", metavar="FILE", help="where nbgrader export writes (default: course_work/grades.csv)")
+    p.set_defaults(func=cmd_grade)
+
+    p = sub.add_parser("export", parents=[course], help="export the gradebook as CSV",
+                       description="Write the gradebook (all students, all or some assignments) with nbgrader's "
+                                   "CSV export.")
+    p.add_argument("assignment", nargs="*", help="restrict to these assignments (default: all)")
+    p.add_argument("--csv", metavar="FILE", required=True, help="output file")
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("check", help="self-check one notebook: run it and show feedback and visible scores",
+                       description="Execute a copy of the notebook (the file is not modified) in its folder and "
+                                   "print each graded part's feedback and score, scored as nbgrader does.")
+    p.add_argument("notebook", help="path to the notebook, e.g. exercises/ntk/ntk.ipynb")
+    p.add_argument("--timeout", type=float, default=120, metavar="S",
+                   help="per-cell time limit in seconds (default: %(default)s)")
+    p.set_defaults(func=cmd_check)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except ToolError as exc:
+        print(f"tfdl {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"tfdl {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,554 @@
+"""Tests of autograder/ntk.py: the checks discriminate.
+
+* the solution notebook and correct alternatives (other algorithms, float32, torch or numpy) keep full marks;
+* plausible wrong implementations, the mistakes students make, lose points;
+* the instructor references agree with independent computations (neural-tangents values of CONVENTIONS.md,
+  the solution notebook's different algorithms, Hypothesis-generated inputs).
+Wrong and alternative implementations are graded in-process through the same entry points the notebook uses.
+"""
+from __future__ import annotations
+
+import contextlib
+import functools
+import io
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings, strategies as st
+from hypothesis.extra.numpy import arrays
+
+from autograder import ntk
+from autograder.core import instructor_module
+from tests.notebooks import solution_namespace
+
+SOLUTION = solution_namespace("ntk")
+GRADING = instructor_module("ntk")
+
+
+def grade(part: str, fn, tests: str = "all") -> tuple[float, str]:
+    """Points and feedback of ``fn`` for one part (feedback captured, not printed)."""
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):
+        score = getattr(ntk, f"check_{part}")(fn, tests, points=ntk.POINTS[part])
+    return float(score), buffer.getvalue()
+
+
+def assert_full(part, fn):
+    points, text = grade(part, fn)
+    assert points == ntk.POINTS[part], text
+
+
+def assert_loses(part, fn):
+    points, text = grade(part, fn)
+    assert points < ntk.POINTS[part], f"a wrong implementation kept full marks:\n{text}"
+    return text
+
+
+# ==============================================================================================================
+# empirical_ntk
+# ==============================================================================================================
+def _jacobian_rows(model, X, params=None):
+    params = list(model.parameters()) if params is None else params
+    rows = []
+    for i in range(X.shape[0]):
+        g = torch.autograd.grad(model(X[i:i + 1]).sum(), params, allow_unused=True)
+        rows.append(torch.cat([(gi if gi is not None else torch.zeros_like(p)).reshape(-1)
+                               for gi, p in zip(g, params)]))
+    return torch.stack(rows)
+
+
+def entk_loop(model, X1, X2):
+    """Correct: one autograd.grad per input, then J1 J2^T."""
+    return _jacobian_rows(model, X1) @ _jacobian_rows(model, X2).T
+
+
+def entk_ntk_vector_products(model, X1, X2):
+    """Correct: Θ e_j = J1 (J2^T e_j) by a vector-Jacobian then a Jacobian-vector product (torch.func)."""
+    from torch.func import functional_call, jvp, vjp
+    params = {k: v.detach() for k, v in model.named_parameters()}
+
+    def f(p, X):
+        return functional_call(model, p, (X,)).reshape(-1)
+
+    _, pullback = vjp(lambda p: f(p, X2), params)
+    columns = []
+    for j in range(X2.shape[0]):
+        e = torch.zeros(X2.shape[0], dtype=X2.dtype)
+        e[j] = 1
+        (tangent,) = pullback(e)
+        columns.append(jvp(lambda p: f(p, X1), (params,), (tangent,))[1])
+    return torch.stack(columns, dim=1)
+
+
+def entk_numpy_float64(model, X1, X2):
+    """Correct: autograd.functional.jacobian of the flattened parameters, kernel returned as a numpy array."""
+    from torch.func import functional_call
+    names = [n for n, _ in model.named_parameters()]
+    shapes = [p.shape for _, p in model.named_parameters()]
+    flat = torch.cat([p.detach().reshape(-1) for p in model.parameters()])
+
+    def f(vec, X):
+        chunks, i = {}, 0
+        for n, s in zip(names, shapes):
+            k = int(np.prod(s))
+            chunks[n] = vec[i:i + k].reshape(s)
+            i += k
+        return functional_call(model, chunks, (X,)).reshape(-1)
+
+    J1 = torch.autograd.functional.jacobian(lambda v: f(v, X1), flat).double()
+    J2 = torch.autograd.functional.jacobian(lambda v: f(v, X2), flat).double()
+    return (J1 @ J2.T).numpy()
+
+
+def entk_wrong(mistake):
+    def empirical_ntk(model, X1, X2):
+        params = list(model.parameters())
+        if mistake == "weights only":
+            params = [p for p in params if p.ndim > 1]
+        if mistake == "last layer only":
+            params = params[-2:]
+        if mistake == "gradient with respect to the inputs":
+            def grads(X):
+                X = X.clone().requires_grad_(True)
+                return torch.autograd.grad(model(X).sum(), X)[0]
+            return grads(X1) @ grads(X2).T
+        if mistake == "gradient of the summed batch":
+            g = torch.cat([gi.reshape(-1) for gi in torch.autograd.grad(model(X1).sum(), params)])
+            h = torch.cat([gi.reshape(-1) for gi in torch.autograd.grad(model(X2).sum(), params)])
+            return torch.outer(g, h).sum() * torch.ones(X1.shape[0], X2.shape[0]) / (X1.shape[0] * X2.shape[0])
+        if mistake == "grads accumulated across inputs":
+            def rows(X):
+                for p in model.parameters():
+                    p.grad = None
+                out = []
+                for i in range(X.shape[0]):
+                    model(X[i:i + 1]).sum().backward()  # never zeroed: row i holds the sum of rows 0..i
+                    out.append(torch.cat([p.grad.reshape(-1).clone() for p in model.parameters()]))
+                return torch.stack(out)
+            return rows(X1) @ rows(X2).T
+        if mistake == "converts the model to float64 in place":
+            model.double()
+            return entk_loop(model, X1.double(), X2.double())
+        J1, J2 = _jacobian_rows(model, X1, params), _jacobian_rows(model, X2, params)
+        if mistake == "transposed":
+            return J2 @ J1.T
+        if mistake == "mean over parameters":
+            return J1 @ J2.T / J1.shape[1]
+        if mistake == "X1 with itself":
+            return J1 @ J1.T
+        return J1 @ J2.T
+    empirical_ntk.__name__ = mistake
+    return empirical_ntk
+
+
+ENTK_MISTAKES = ["weights only", "last layer only", "gradient with respect to the inputs",
+                 "gradient of the summed batch", "grads accumulated across inputs",
+                 "converts the model to float64 in place", "transposed", "mean over parameters", "X1 with itself"]
+
+
+@pytest.mark.parametrize("fn", [SOLUTION["empirical_ntk"], entk_loop, entk_ntk_vector_products, entk_numpy_float64],
+                         ids=["solution (torch.func jacrev)", "autograd loop", "NTK-vector products",
+                              "numpy float64 jacobian"])
+def test_empirical_ntk_correct_alternatives_keep_full_marks(fn):
+    assert_full("empirical_ntk", fn)
+
+
+@pytest.mark.parametrize("mistake", ENTK_MISTAKES)
+def test_empirical_ntk_wrong_implementations_lose_points(mistake):
+    assert_loses("empirical_ntk", entk_wrong(mistake))
+
+
+def test_empirical_ntk_hint_names_missing_biases():
+    assert "biases" in assert_loses("empirical_ntk", entk_wrong("weights only"))
+
+
+# ==============================================================================================================
+# relu_ntk
+# ==============================================================================================================
+def relu_ntk_variant(X1, X2, depth, W_std=np.sqrt(2), b_std=0.0, *, mistake=None, xp=np, dtype=np.float64):
+    """The recursion with one optional, named mistake; ``xp``/``dtype`` give the numpy or float32 variants."""
+    X1 = np.asarray(X1, dtype=dtype)
+    X2 = np.asarray(X2, dtype=dtype)
+    d = 1 if mistake == "no 1/d" else X1.shape[1]
+    w2 = W_std if mistake == "W_std instead of W_std squared" else W_std ** 2
+    b2 = b_std ** 2
+    sigma = w2 * X1 @ X2.T / d + b2
+    if mistake == "diagonal read off the cross kernel":
+        q1, q2 = np.diag(sigma), np.diag(sigma)
+    else:
+        q1 = w2 * np.sum(X1 ** 2, axis=1) / d + b2
+        q2 = w2 * np.sum(X2 ** 2, axis=1) / d + b2
+    ntk_ = sigma
+    for _ in range(depth + (1 if mistake == "depth off by one" else 0)):
+        s = np.sqrt(np.outer(q1, q2))
+        theta = np.arccos(np.clip(sigma / s, -1, 1))
+        relu_factor = 2 if mistake == "Cho-Saul k1 with W_std^2 = 2" else 1
+        sigma_dot = w2 * (np.pi - theta) / (2 * np.pi) + (b2 if mistake == "b_std^2 in Sigma-dot" else 0)
+        bias = 0 if mistake == "no b_std^2 after the first layer" else b2
+        sigma = relu_factor * w2 * (np.sqrt(np.maximum(s ** 2 - sigma ** 2, 0)) + (np.pi - theta) * sigma) \
+            / (2 * np.pi) + bias
+        ntk_ = sigma_dot * ntk_ if mistake == "Theta without the Sigma term" else sigma + sigma_dot * ntk_
+        if mistake != "diagonal not updated":
+            q1 = relu_factor * w2 * q1 / 2 + bias
+            q2 = relu_factor * w2 * q2 / 2 + bias
+    if mistake == "returns (ntk, nngp)":
+        return ntk_, sigma
+    return sigma, ntk_
+
+
+def relu_ntk_torch32(X1, X2, depth, W_std=np.sqrt(2), b_std=0.0):
+    """Correct: torch float32, on the joint Gram matrix of [X1; X2]."""
+    X = torch.tensor(np.vstack([X1, X2]), dtype=torch.float32)
+    n1 = len(X1)
+    K = W_std ** 2 * X @ X.T / X.shape[1] + b_std ** 2
+    T = K.clone()
+    for _ in range(depth):
+        q = torch.sqrt(torch.diag(K))
+        cos = torch.clamp(K / torch.outer(q, q), -1, 1)
+        t = torch.arccos(cos)
+        dot = W_std ** 2 * (np.pi - t) / (2 * np.pi)
+        K = W_std ** 2 * torch.outer(q, q) * (torch.sin(t) + (np.pi - t) * cos) / (2 * np.pi) + b_std ** 2
+        T = K + dot * T
+    return K[:n1, n1:], T[:n1, n1:]
+
+
+def relu_ntk_python_loops(X1, X2, depth, W_std=np.sqrt(2), b_std=0.0):
+    """Correct: one pair at a time, with the math module."""
+    import math
+    w2, b2 = W_std ** 2, b_std ** 2
+    d = len(X1[0])
+    nngp, ntk_ = np.zeros((len(X1), len(X2))), np.zeros((len(X1), len(X2)))
+    for i, x in enumerate(X1):
+        for j, z in enumerate(X2):
+            q, r = w2 * float(np.dot(x, x)) / d + b2, w2 * float(np.dot(z, z)) / d + b2
+            c = w2 * float(np.dot(x, z)) / d + b2
+            t = c
+            for _ in range(depth):
+                angle = math.acos(max(-1.0, min(1.0, c / math.sqrt(q * r))))
+                c_new = w2 * (math.sqrt(max(q * r - c * c, 0.0)) + (math.pi - angle) * c) / (2 * math.pi) + b2
+                t = c_new + w2 * (math.pi - angle) / (2 * math.pi) * t
+                c, q, r = c_new, w2 * q / 2 + b2, w2 * r / 2 + b2
+            nngp[i, j], ntk_[i, j] = c, t
+    return nngp, ntk_
+
+
+RELU_MISTAKES = ["no 1/d", "W_std instead of W_std squared", "diagonal read off the cross kernel", "depth off by one",
+                 "Cho-Saul k1 with W_std^2 = 2", "b_std^2 in Sigma-dot", "no b_std^2 after the first layer",
+                 "Theta without the Sigma term", "diagonal not updated", "returns (ntk, nngp)"]
+
+
+@pytest.mark.parametrize("fn", [SOLUTION["relu_ntk"], relu_ntk_torch32, relu_ntk_python_loops,
+                                functools.partial(relu_ntk_variant, dtype=np.float32)],
+                         ids=["solution", "torch float32 joint Gram", "python loops", "numpy float32"])
+def test_relu_ntk_correct_alternatives_keep_full_marks(fn):
+    assert_full("relu_ntk", fn)
+
+
+@pytest.mark.parametrize("mistake", RELU_MISTAKES)
+def test_relu_ntk_wrong_implementations_lose_points(mistake):
+    assert_loses("relu_ntk", functools.partial(relu_ntk_variant, mistake=mistake))
+
+
+@pytest.mark.parametrize("mistake, hint", [("no 1/d", "1/d"), ("depth off by one", "depth counts hidden"),
+                                           ("returns (ntk, nngp)", "(nngp, ntk)"),
+                                           ("Cho-Saul k1 with W_std^2 = 2", "counted twice")])
+def test_relu_ntk_feedback_names_the_mistake(mistake, hint):
+    assert hint in assert_loses("relu_ntk", functools.partial(relu_ntk_variant, mistake=mistake))
+
+
+@pytest.mark.parametrize("fn", [SOLUTION["relu_ntk"], GRADING.relu_ntk], ids=["solution", "reference"])
+def test_relu_ntk_matches_neural_tangents(fn):
+    """Values computed with neural-tangents 0.6.5 (CONVENTIONS.md), an implementation independent of ours."""
+    x = np.random.default_rng(0).normal(size=(5, 3))
+    nngp, ntk_ = fn(x, x, 2)
+    np.testing.assert_allclose(ntk_[0], [0.886802, 0.530974, 0.326673, 0.39853, 0.358484], atol=1e-6)
+    np.testing.assert_allclose(nngp[0], [0.295601, 0.233073, 0.315153, 0.299436, 0.420306], atol=1e-6)
+    np.testing.assert_allclose(ntk_[4, 4], 14.011864, atol=1e-5)
+    np.testing.assert_allclose(fn(x, x, 2, b_std=0.1)[1][0], [0.946802, 0.585446, 0.367785, 0.442836, 0.39941],
+                               atol=1e-6)
+
+
+@settings(max_examples=40, deadline=None)
+@given(X=arrays(np.float64, (4, 3), elements=st.floats(-3, 3)).filter(lambda X: np.all(np.abs(X).sum(1) > 0.1)),
+       depth=st.integers(0, 4), W_std=st.floats(0.5, 2.0), b_std=st.floats(0.0, 1.0))
+def test_relu_ntk_reference_properties(X, depth, W_std, b_std):
+    """Reference = solution; symmetric PSD; diagonal Θ(x, x) = 2 (L+1) |x|² / d at W_std² = 2, b_std = 0."""
+    nngp, ntk_ = GRADING.relu_ntk(X, X, depth, W_std, b_std)
+    s_nngp, s_ntk = SOLUTION["relu_ntk"](X, X, depth, W_std, b_std)
+    np.testing.assert_allclose(s_ntk, ntk_, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(s_nngp, nngp, rtol=1e-9, atol=1e-12)
+    for K in (nngp, ntk_):
+        np.testing.assert_allclose(K, K.T, rtol=1e-12)
+        assert np.linalg.eigvalsh(K).min() >= -1e-9 * np.abs(K).max()
+    _, ntk_default = GRADING.relu_ntk(X, X, depth)
+    # arccos near correlation 1 keeps about half of float64's digits, hence 1e-7
+    np.testing.assert_allclose(np.diag(ntk_default), 2 * (depth + 1) * np.sum(X * X, axis=1) / 3, rtol=1e-7)
+
+
+# ==============================================================================================================
+# NTKMLP
+# ==============================================================================================================
+class MLPVariant(torch.nn.Module):
+    """The NTK-parametrized MLP, correct or with one named mistake, with weights stored input-major."""
+
+    def __init__(self, d_in, width, depth, W_std=np.sqrt(2), b_std=0.0, mistake=None, squeeze=False):
+        super().__init__()
+        self.mistake, self.squeeze = mistake, squeeze
+        hidden = depth + (1 if mistake == "depth off by one" else 0)
+        sizes = [d_in] + [width] * hidden + [1]
+        self.W_std, self.b_std = W_std, b_std
+        weights, biases = [], []
+        for a, b in zip(sizes, sizes[1:]):
+            if mistake == "standard parametrization":
+                weights.append(torch.randn(a, b) * W_std / np.sqrt(a))
+                biases.append(torch.randn(b) * b_std)
+            elif mistake == "uniform initialization with variance 1":
+                weights.append((torch.rand(a, b) * 2 - 1) * np.sqrt(3))
+                biases.append((torch.rand(b) * 2 - 1) * np.sqrt(3))
+            elif mistake == "PyTorch's default initialization kept":
+                layer = torch.nn.Linear(a, b)
+                weights.append(layer.weight.detach().T.clone())
+                biases.append(layer.bias.detach().clone())
+            else:
+                weights.append(torch.randn(a, b))
+                biases.append(torch.randn(b))
+        self.W = torch.nn.ParameterList(weights)
+        self.b = None if mistake == "no biases" else torch.nn.ParameterList(biases)
+        if mistake == "biases as buffers":
+            self.b = None
+            for i, bias in enumerate(biases):
+                self.register_buffer(f"bias{i}", bias)
+
+    def forward(self, x):
+        m = self.mistake
+        for i, W in enumerate(self.W):
+            if i:
+                x = torch.relu(x)
+            fan = W.shape[1] if m == "fan-out normalization" else W.shape[0]
+            scale = 1.0 if (m == "standard parametrization" or (m == "no 1/sqrt(d) in the first layer" and i == 0)) \
+                else 1 / np.sqrt(fan)
+            w_std = 1.0 if (m == "standard parametrization" or (m == "W_std only in the first layer" and i)) \
+                else self.W_std
+            x = w_std * scale * x @ W
+            if self.b is not None:
+                x = x + (1.0 if m in ("standard parametrization", "b_std ignored") else self.b_std) * self.b[i]
+            elif m == "biases as buffers":
+                x = x + self.b_std * getattr(self, f"bias{i}")
+        if m == "ReLU on the output":
+            x = torch.relu(x)
+        return x.reshape(-1) if self.squeeze else x
+
+
+class ScaledLinear(torch.nn.Module):
+    def __init__(self, a, b, W_std, b_std):
+        super().__init__()
+        self.weight = torch.nn.Parameter(torch.randn(b, a))
+        self.bias = torch.nn.Parameter(torch.randn(b))
+        self.W_std, self.b_std = W_std, b_std
+
+    def forward(self, x):
+        return torch.nn.functional.linear(x, self.W_std / np.sqrt(self.weight.shape[1]) * self.weight,
+                                          self.b_std * self.bias)
+
+
+def ntkmlp_sequential(d_in, width, depth, W_std=np.sqrt(2), b_std=0.0):
+    """Correct: an nn.Sequential of scaled linear layers and ReLUs."""
+    sizes = [d_in] + [width] * depth + [1]
+    layers = []
+    for i, (a, b) in enumerate(zip(sizes, sizes[1:])):
+        if i:
+            layers.append(torch.nn.ReLU())
+        layers.append(ScaledLinear(a, b, W_std, b_std))
+    return torch.nn.Sequential(*layers)
+
+
+NTKMLP_MISTAKES = ["standard parametrization", "no 1/sqrt(d) in the first layer", "b_std ignored", "no biases",
+                   "biases as buffers", "depth off by one", "ReLU on the output", "fan-out normalization",
+                   "W_std only in the first layer", "uniform initialization with variance 1",
+                   "PyTorch's default initialization kept"]
+
+
+@pytest.mark.parametrize("fn", [SOLUTION["NTKMLP"], MLPVariant, functools.partial(MLPVariant, squeeze=True),
+                                ntkmlp_sequential],
+                         ids=["solution (nn.Linear)", "input-major parameters", "output shape (n,)",
+                              "nn.Sequential of scaled layers"])
+def test_ntkmlp_correct_alternatives_keep_full_marks(fn):
+    assert_full("NTKMLP", fn)
+
+
+@pytest.mark.parametrize("mistake", NTKMLP_MISTAKES)
+def test_ntkmlp_wrong_implementations_lose_points(mistake):
+    assert_loses("NTKMLP", functools.partial(MLPVariant, mistake=mistake))
+
+
+def test_ntkmlp_hint_on_standard_parametrization():
+    assert "NTK parametrization" in assert_loses("NTKMLP", functools.partial(MLPVariant,
+                                                                            mistake="standard parametrization"))
+
+
+def test_reference_empirical_ntk_agrees_with_solution_and_analytic_limit():
+    """Two independent algorithms (reference: autograd loop in float64; solution: torch.func.jacrev) agree, and
+    at width 4096 the empirical NTK is within a few percent of the analytic kernel (CONVENTIONS.md)."""
+    X = np.random.default_rng(3).normal(size=(6, 3))
+    torch.manual_seed(0)
+    model = SOLUTION["NTKMLP"](3, 4096, 2).double()
+    ref = GRADING.empirical_ntk(model, X, X)
+    sol = SOLUTION["empirical_ntk"](model, torch.tensor(X), torch.tensor(X)).numpy()
+    np.testing.assert_allclose(sol, ref, rtol=1e-10, atol=1e-10 * np.abs(ref).max())
+    _, analytic = GRADING.relu_ntk(X, X, 2)
+    assert np.linalg.norm(ref - analytic) / np.linalg.norm(analytic) < 0.1
+
+
+# ==============================================================================================================
+# ntk_predict
+# ==============================================================================================================
+def predict_variant(K_train, K_test_train, y_train, lr, steps=None, f0_train=None, f0_test=None, *, mistake=None,
+                    dtype=np.float64):
+    """Closed form through an eigendecomposition, with one optional, named mistake."""
+    K, Kx, y = (np.asarray(a, dtype=dtype) for a in (K_train, K_test_train, y_train))
+    n, m = K.shape[0], Kx.shape[0]
+    f0 = np.zeros(n, dtype) if (f0_train is None or mistake == "f0 ignored") else np.asarray(f0_train, dtype)
+    g0 = np.zeros(m, dtype) if (f0_test is None or mistake in ("f0 ignored", "f0_test not added")) \
+        else np.asarray(f0_test, dtype)
+    if mistake == "mean loss (lr / n)":
+        lr = lr / n
+    if steps is not None and mistake == "one step too many":
+        steps += 1
+    if steps is not None and mistake == "one step too few":
+        steps = max(steps - 1, 0)
+    if mistake == "steps ignored (always the limit)":
+        steps = None
+    residual = y - f0
+    if steps is None:
+        return g0 + Kx @ np.linalg.solve(K, residual)
+    if mistake == "inverse of K_train":
+        A = np.linalg.inv(K) @ (np.eye(n) - np.linalg.matrix_power(np.eye(n) - lr * K, steps))
+        return g0 + Kx @ A @ residual
+    if mistake == "elementwise power":
+        A = np.linalg.pinv(K) @ (np.eye(n) - (np.eye(n) - lr * K) ** steps)
+        return g0 + Kx @ A @ residual
+    lam, Q = np.linalg.eigh(K)
+    if mistake == "continuous time (exponential)":
+        factor = -np.expm1(-lr * steps * lam)
+    else:
+        factor = 1 - (1 - lr * lam) ** steps
+    tiny = np.abs(lam) < 1e-10 * np.abs(lam).max()
+    g = np.where(tiny, (lr * steps), factor / np.where(tiny, 1, lam))
+    sign = -1 if mistake == "sign of the residual" else 1
+    return g0 + sign * Kx @ (Q @ (g * (Q.T @ residual)))
+
+
+def predict_torch_simulation(K_train, K_test_train, y_train, lr, steps=None, f0_train=None, f0_test=None):
+    """Correct: simulate the steps in torch (steps=None: a linear solve)."""
+    K, Kx, y = (torch.as_tensor(np.asarray(a), dtype=torch.float64) for a in (K_train, K_test_train, y_train))
+    f = torch.zeros_like(y) if f0_train is None else torch.as_tensor(np.asarray(f0_train), dtype=torch.float64)
+    g = torch.zeros(Kx.shape[0], dtype=torch.float64) if f0_test is None \
+        else torch.as_tensor(np.asarray(f0_test), dtype=torch.float64)
+    if steps is None:
+        return (g + Kx @ torch.linalg.solve(K, y - f)).numpy()
+    for _ in range(steps):
+        r = f - y
+        f, g = f - lr * K @ r, g - lr * Kx @ r
+    return g.numpy()
+
+
+def predict_power_series(K_train, K_test_train, y_train, lr, steps=None, f0_train=None, f0_test=None):
+    """Correct: lr Σ_{j<t} (I - lr K)^j accumulated with matrix products."""
+    K, Kx, y = np.asarray(K_train, float), np.asarray(K_test_train, float), np.asarray(y_train, float)
+    f0 = np.zeros_like(y) if f0_train is None else np.asarray(f0_train, float)
+    g0 = np.zeros(len(Kx)) if f0_test is None else np.asarray(f0_test, float)
+    if steps is None:
+        return g0 + Kx @ np.linalg.lstsq(K, y - f0, rcond=None)[0]
+    A, P, M = np.zeros_like(K), np.eye(len(K)), np.eye(len(K)) - lr * K
+    for _ in range(steps):
+        A, P = A + lr * P, P @ M
+    return g0 + Kx @ A @ (y - f0)
+
+
+PREDICT_MISTAKES = ["f0 ignored", "f0_test not added", "mean loss (lr / n)", "one step too many", "one step too few",
+                    "steps ignored (always the limit)", "inverse of K_train", "elementwise power",
+                    "continuous time (exponential)", "sign of the residual"]
+
+
+@pytest.mark.parametrize("fn", [SOLUTION["ntk_predict"], predict_variant, predict_torch_simulation,
+                                predict_power_series, functools.partial(predict_variant, dtype=np.float32)],
+                         ids=["solution", "eigendecomposition", "torch simulation", "power series", "float32"])
+def test_ntk_predict_correct_alternatives_keep_full_marks(fn):
+    assert_full("ntk_predict", fn)
+
+
+@pytest.mark.parametrize("mistake", PREDICT_MISTAKES)
+def test_ntk_predict_wrong_implementations_lose_points(mistake):
+    assert_loses("ntk_predict", functools.partial(predict_variant, mistake=mistake))
+
+
+def test_ntk_predict_hint_names_off_by_one():
+    assert "after 8 steps instead of 7" in assert_loses("ntk_predict",
+                                                         functools.partial(predict_variant, mistake="one step too many"))
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 10_000), n=st.integers(1, 6), rank=st.integers(1, 6), steps=st.integers(0, 60),
+       lr_fraction=st.floats(0.05, 1.9))
+def test_ntk_predict_reference_simulation_equals_closed_form(seed, n, rank, steps, lr_fraction):
+    """The reference (step-by-step simulation) equals the solution's closed form, also for singular K."""
+    rng = np.random.default_rng(seed)
+    A = rng.normal(size=(n, min(rank, n)))
+    K = A @ A.T
+    lr = lr_fraction / np.linalg.eigvalsh(K).max()
+    Kx, y, f0, g0 = rng.normal(size=(3, n)), rng.normal(size=n), rng.normal(size=n), rng.normal(size=3)
+    ref = GRADING.ntk_predict(K, Kx, y, lr, steps, f0, g0)
+    sol = SOLUTION["ntk_predict"](K, Kx, y, lr, steps, f0, g0)
+    np.testing.assert_allclose(sol, ref, rtol=1e-7, atol=1e-7 * max(1.0, np.abs(ref).max()))
+
+
+# ==============================================================================================================
+# Every part: stubs, crashes, hostile return values
+# ==============================================================================================================
+def stub(*args, **kwargs):
+    raise NotImplementedError("not implemented yet: replace this line with your code")
+
+
+@pytest.mark.parametrize("part", list(ntk.POINTS))
+def test_untouched_stub_scores_zero_with_a_clear_message(part):
+    points, text = grade(part, stub)
+    assert points == 0
+    assert "not implemented yet" in text
+
+
+class AlwaysEqual(np.ndarray):
+    def __eq__(self, other):
+        return True
+
+
+@pytest.mark.parametrize("part", ["relu_ntk", "ntk_predict", "empirical_ntk"])
+def test_objects_that_lie_score_zero(part):
+    liar = np.zeros(3).view(AlwaysEqual)
+    points, text = grade(part, lambda *a, **k: (liar, liar) if part == "relu_ntk" else liar)
+    assert points == 0, text
+
+
+def test_warnings_and_prints_inside_a_correct_function_cost_nothing(capsys):
+    import sys
+    import warnings
+
+    def noisy(*args, **kwargs):
+        print("debug output")
+        print("to stderr", file=sys.stderr)
+        warnings.warn("a harmless warning")
+        return SOLUTION["relu_ntk"](*args, **kwargs)
+    assert_full("relu_ntk", noisy)
+    assert capsys.readouterr().err == ""
+
+
+def test_sys_exit_inside_a_function_is_feedback_not_a_crash():
+    import sys
+    points, text = grade("ntk_predict", lambda *a, **k: sys.exit(1))
+    assert points == 0 and "sys.exit" in text
+
+
+def test_same_submission_same_score():
+    wrong = functools.partial(relu_ntk_variant, mistake="b_std^2 in Sigma-dot")
+    assert grade("relu_ntk", wrong) == grade("relu_ntk", wrong)
+    assert grade("NTKMLP", SOLUTION["NTKMLP"]) == grade("NTKMLP", SOLUTION["NTKMLP"])
