@@ -273,12 +273,25 @@ def autograde_student(course: Path, assignment: str, student: str, *, cell_timeo
         notes.append("a cell timed out and was interrupted")
     result = read_scores(course, assignment, student)
     result.graded = run.returncode == 0
+    if result.graded:
+        notes += failed_cells(course / "course_work" / "autograded" / student / assignment)
     if not result.graded:  # nbgrader recorded nothing usable: every part needs manual grading
         result.parts = {k: 0.0 for k in result.parts}
         result.total = 0.0
         result.notes = []
     result.notes[:0] = notes
     return result
+
+
+def failed_cells(folder: Path) -> list[str]:
+    """'<grade cell>: <exception>' for each autograded test cell that raised."""
+    notes = []
+    for path in sorted(folder.glob("*.ipynb")):
+        for cell in nbformat.read(path, as_version=4).cells:
+            if cell.cell_type == "code" and is_grade(cell):
+                notes += [f"{cell.metadata.nbgrader['grade_id']} raised {o.ename}"
+                          for o in cell.outputs if o.output_type == "error"]
+    return notes
 
 
 def grade(course: Path, assignment: str, submissions: Path, *, cell_timeout: float | None = None,
@@ -337,7 +350,10 @@ def _text(outputs, stream: str = "stdout") -> str:
 
 
 def last_error_line(output) -> str:
-    return f"{output.ename}: {output.evalue}".rstrip(": ") if output.ename else "error"
+    line = f"{output.ename}: {output.evalue}".rstrip(": ") if output.ename else "error"
+    if output.ename == "KeyboardInterrupt":
+        line += " (the cell ran past the time limit and was interrupted)"
+    return line
 
 
 def execute_copy(path: Path, timeout: float = 120):
@@ -352,7 +368,7 @@ def execute_copy(path: Path, timeout: float = 120):
                           "traceback": []},
         resources={"metadata": {"path": str(path.resolve().parent)}})
     try:
-        client.execute()
+        client.execute(stderr=subprocess.DEVNULL)  # the kernel's own log (ipykernel's warnings), not cell output
     except DeadKernelError:
         return nb, "the kernel died while running the notebook (os._exit, a crash, or out of memory?)"
     except TimeoutError as exc:  # a cell that ignores the interrupt
@@ -370,7 +386,10 @@ def self_check(nb) -> tuple[list[Part], list[str]]:
                        for o in cell.get("outputs", []) if o.output_type == "error"]
         if not is_grade(cell):
             continue
-        if cell.cell_type == "code" and not is_solution(cell):
+        if cell.cell_type == "code" and not is_solution(cell) and cell.execution_count is None:
+            parts.append(Part(meta["grade_id"], "auto", 0.0, float(meta.get("points", 0)),
+                              "  not run: the notebook stopped before this cell"))
+        elif cell.cell_type == "code" and not is_solution(cell):
             score, max_score = determine_grade(cell)
             feedback = _text(cell.outputs).rstrip()
             err = [o for o in cell.outputs if o.output_type == "error"]
