@@ -1,0 +1,273 @@
+"""tfdl, the course tooling: release, batch grading through real nbgrader, the student self-check.
+
+The slow tests run nbgrader and Jupyter kernels on the toy assignment of tests/fixtures/solutions/toy (two
+autograded parts, ``square`` 2 points and ``cube`` 3 points of which two checks are hidden and read
+solutions/toy/grading.py, and a 1-point written answer) in a throwaway course directory.
+"""
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from autograder import cli, nbgrading
+from tests.conftest import add_submission, fill, make_course
+
+SQUARE = "def square(x):\n    return x * x"
+CUBE = "def cube(x):\n    return x ** 3"
+CELL_TIMEOUT = 8  # seconds per cell when grading the toy class (the looping students cost this much)
+
+
+def tfdl(*args: str) -> tuple[int, str, str]:
+    """Run ``tfdl`` in-process; return its exit code, stdout and stderr."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = cli.main(list(args))
+        except SystemExit as exc:  # argparse: --help and usage errors
+            code = exc.code
+    return code, out.getvalue(), err.getvalue()
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Command line (fast)
+# ----------------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("command", [[], ["release"], ["grade"], ["check"], ["export"]])
+def test_help_of_every_subcommand(command):
+    code, out, _ = tfdl(*command, "--help")
+    assert code == 0
+    assert out.startswith("usage: tfdl " + " ".join(command))
+
+
+def test_console_script_is_installed():
+    exe = Path(sys.executable).parent / "tfdl"
+    proc = subprocess.run([str(exe), "--help"], capture_output=True, text=True)
+    assert proc.returncode == 0 and "release" in proc.stdout and "grade" in proc.stdout
+
+
+def test_usage_errors_have_clear_messages_and_exit_codes(tmp_path):
+    course = make_course(tmp_path, ["toy"])
+    assert tfdl("release")[0] == 2  # neither an assignment nor --all
+    code, _, err = tfdl("release", "nope", "--course", str(course))
+    assert code == 1 and "no assignment 'nope'" in err and "toy" in err
+    code, _, err = tfdl("release", "toy", "--course", str(tmp_path))
+    assert code == 1 and "not a course directory" in err
+    code, _, err = tfdl("grade", "toy", str(tmp_path / "missing"), "--course", str(course))
+    assert code == 1 and "not a folder of submissions" in err
+    code, _, err = tfdl("check", str(tmp_path / "missing.ipynb"))
+    assert code == 1 and "no such notebook" in err
+    bad = tmp_path / "bad.ipynb"
+    bad.write_text("{ not json")
+    code, _, err = tfdl("check", str(bad))
+    assert code == 1 and "NotJSONError" in err
+    assert not (course / "course_work").exists()  # nothing was touched
+
+
+def test_submissions_in_every_layout_are_found(tmp_path):
+    nb = nbformat.v4.new_notebook()
+    add_submission(tmp_path, "ann", "toy", nb, layout="folder")
+    add_submission(tmp_path, "bob", "toy", nb, layout="nested")
+    add_submission(tmp_path, "cat", "toy", nb, layout="flat")
+    (tmp_path / "dan").mkdir()  # a folder without the notebook is reported, not skipped
+    found = nbgrading.find_submissions(tmp_path, "toy")
+    assert found == {"ann": tmp_path / "ann" / "toy.ipynb", "bob": tmp_path / "bob" / "toy" / "toy.ipynb",
+                     "cat": tmp_path / "cat.ipynb", "dan": None}
+
+
+def test_wall_clock_limit_kills_the_whole_process_group(tmp_path):
+    child = "import subprocess, sys, time; subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)']);" \
+            "print('started', flush=True); time.sleep(60)"
+    run = nbgrading.run_limited([sys.executable, "-c", child], cwd=tmp_path, timeout=2)
+    assert run.timed_out and run.seconds < 10 and "started" in run.output
+    mine = subprocess.run(["pgrep", "-f", "time.sleep(60)"], capture_output=True, text=True).stdout.split()
+    alive = [p for p in mine if Path(f"/proc/{p}/status").exists()
+             and "State:\tZ" not in Path(f"/proc/{p}/status").read_text()]
+    assert alive == []
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Release (slow: nbgrader generate_assignment)
+# ----------------------------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def released(tmp_path_factory):
+    course = make_course(tmp_path_factory.mktemp("release"), ["toy"])
+    code, out, err = tfdl("release", "toy", "--course", str(course))
+    assert code == 0, err
+    assert "released toy: exercises/toy/toy.ipynb" in out
+    return course
+
+
+@pytest.mark.slow
+def test_release_has_stubs_and_no_solutions_or_hidden_tests(released):
+    text = (released / "exercises" / "toy" / "toy.ipynb").read_text()
+    nb = nbformat.reads(text, as_version=4)
+    cells = {c.metadata.nbgrader["grade_id"]: c for c in nb.cells if "nbgrader" in c.metadata}
+    assert "raise NotImplementedError" in cells["square"].source and "x * x" not in cells["square"].source
+    assert "x ** 3" not in cells["cube"].source
+    assert cells["explain"].source == "YOUR ANSWER HERE"
+    for marker in ("BEGIN SOLUTION", "HIDDEN TESTS", "instructor_module", "HIDDEN_INPUTS"):
+        assert marker not in text
+    assert "report.check(\"cube(2) == 8\"" in cells["test_cube"].source  # visible checks stay
+    assert sorted(p.name for p in (released / "exercises" / "toy").iterdir()) == ["toy.ipynb"]  # no grading.py
+    assert nbgrading.grade_ids(nb) == ["test_square", "test_cube", "explain"]
+    assert all(c.get("outputs", []) == [] and c.get("execution_count") is None for c in nb.cells)
+
+
+@pytest.mark.slow
+def test_release_is_idempotent(released):
+    path = released / "exercises" / "toy" / "toy.ipynb"
+    before = path.read_bytes()
+    code, out, err = tfdl("release", "--all", "--course", str(released))
+    assert code == 0, err
+    assert path.read_bytes() == before
+
+
+@pytest.mark.slow
+def test_verify_release_catches_leaks(released, tmp_path):
+    bad = tmp_path / "course"
+    import shutil
+    shutil.copytree(released, bad)
+    nb = nbformat.read(bad / "exercises/toy/toy.ipynb", as_version=4)
+    nb.cells = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") != "test_cube"]
+    nb.cells[1].source += "\n### BEGIN SOLUTION"
+    nbformat.write(nb, bad / "exercises/toy/toy.ipynb")
+    shutil.copy(bad / "solutions/toy/grading.py", bad / "exercises/toy/grading.py")
+    problems = "\n".join(nbgrading.verify_release(bad, "toy"))
+    assert "'### BEGIN SOLUTION'" in problems and "grading.py: instructor-only" in problems
+    assert "grade cell 'test_cube' missing" in problems
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Grading a class (slow: one nbgrader autograde per student)
+# ----------------------------------------------------------------------------------------------------------------
+# student -> (answers, expected scores of test_square, test_cube, explain; a word of the status)
+CLASS = {
+    "full": ({"square": SQUARE, "cube": CUBE, "explain": "An odd power."}, (2, 3, 0), "needs manual grading"),
+    "untouched": (None, (0, 0, 0), "ok"),
+    "partial": ({"square": SQUARE, "cube": "def cube(x):\n    return abs(x) ** 3"}, (2, 2, 0), "ok"),
+    "loops": ({"square": "while True:\n    pass", "cube": CUBE}, (0, 3, 0), "timed out and was interrupted"),
+    "exits": ({"square": "import sys\ndef square(x):\n    sys.exit()", "cube": CUBE}, (0, 3, 0),
+              "test_square raised SystemExit"),
+    "kills": ({"square": SQUARE, "cube": "import os\nos._exit(1)"}, (0, 0, 0), "kernel died"),
+    "ignores_interrupt": ({"square": SQUARE, "cube": "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\n"
+                                                     "while True:\n    pass"}, (0, 0, 0), "ignored the interrupt"),
+    "garbled": ('{"cells": [', (0, 0, 0), "invalid notebook"),
+}
+
+
+@pytest.fixture(scope="module")
+def graded(released):
+    release_nb = nbformat.read(released / "exercises/toy/toy.ipynb", as_version=4)
+    folder = released.parent / "submissions"
+    layouts = {"untouched": "nested", "partial": "flat"}
+    for student, (answers, _, _) in CLASS.items():
+        if isinstance(answers, str):
+            add_submission(folder, student, "toy", text=answers)
+        else:
+            add_submission(folder, student, "toy", fill(release_nb, dict(answers or {})),
+                           layout=layouts.get(student, "folder"))
+    csv_path = released.parent / "grades.csv"
+    code, out, err = tfdl("grade", "toy", str(folder), "--course", str(released), "--timeout", str(CELL_TIMEOUT),
+                          "--csv", str(csv_path))
+    return {"course": released, "code": code, "out": out, "err": err, "csv": csv_path}
+
+
+def scores(course, student):
+    r = nbgrading.read_scores(course, "toy", student)
+    return tuple(r.parts[p] for p in ("test_square", "test_cube", "explain"))
+
+
+@pytest.mark.slow
+def test_grade_batch_finishes_with_exact_scores_for_everyone(graded):
+    assert graded["code"] == 0, graded["err"]
+    got = {s: scores(graded["course"], s) for s in CLASS}
+    assert got == {s: expected for s, (_, expected, _) in CLASS.items()}
+
+
+@pytest.mark.slow
+def test_hostile_cases_appear_in_the_table_with_their_reason(graded):
+    lines = {line.split()[0]: line for line in graded["out"].splitlines() if line.strip()}
+    for student, (_, expected, status) in CLASS.items():
+        row = lines[student].split()
+        assert row[1:6] == [f"{x:g}" for x in expected] + [f"{sum(expected):g}", "6"], lines[student]
+        assert status in lines[student]
+    assert "5 of 8 submissions autograded; not graded: garbled, ignores_interrupt, kills" in graded["out"]
+    assert "autograding toy" in graded["err"]  # the tqdm progress bar
+
+
+@pytest.mark.slow
+def test_gradebook_what_plain_nbgrader_recorded(graded):
+    """nbgrader itself: a died or stuck kernel leaves every part 'needs manual grading' with no auto score."""
+    course = graded["course"]
+    with nbgrading.Gradebook(nbgrading.gradebook_url(course)) as gb:
+        for student in ("kills", "ignores_interrupt"):
+            grades = gb.find_submission_notebook("toy", "toy", student).grades
+            assert all(g.auto_score is None and g.needs_manual_grade for g in grades)
+        with pytest.raises(nbgrading.MissingEntry):  # an unreadable notebook is not submitted at all ...
+            gb.find_submission("toy", "garbled")
+        assert gb.find_student("garbled")  # ... but the student is in the gradebook, so the export lists them
+        full = {g.name: g for g in gb.find_submission_notebook("toy", "toy", "full").grades}
+        assert full["explain"].needs_manual_grade and not full["test_cube"].needs_manual_grade
+
+
+@pytest.mark.slow
+def test_export_and_feedback(graded):
+    rows = {r["student_id"]: r for r in csv.DictReader(graded["csv"].open())}
+    assert set(rows) == set(CLASS)
+    assert float(rows["full"]["score"]) == 5 and float(rows["garbled"]["score"]) == 0
+    feedback = graded["course"] / "course_work" / "feedback"
+    assert (feedback / "full" / "toy" / "toy.html").is_file()
+    assert "square: 2 of 2 all checks passed" in (feedback / "full" / "toy" / "toy.html").read_text()
+
+
+@pytest.mark.slow
+def test_a_second_batch_keeps_earlier_grades(graded, tmp_path):
+    course = graded["course"]
+    release_nb = nbformat.read(course / "exercises/toy/toy.ipynb", as_version=4)
+    add_submission(tmp_path, "late", "toy", fill(release_nb, {"square": SQUARE}))
+    code, out, err = tfdl("grade", "toy", str(tmp_path), "--course", str(course), "--timeout", str(CELL_TIMEOUT))
+    assert code == 0, err
+    assert scores(course, "late") == (2, 0, 0)
+    for student, (_, expected, _) in CLASS.items():
+        assert scores(course, student) == expected
+    rows = list(csv.DictReader((course / "course_work" / "grades.csv").open()))
+    assert {r["student_id"] for r in rows} == set(CLASS) | {"late"}
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# The student self-check (slow: one kernel per notebook)
+# ----------------------------------------------------------------------------------------------------------------
+@pytest.mark.slow
+def test_check_prints_feedback_and_visible_scores(released, tmp_path):
+    release_nb = nbformat.read(released / "exercises/toy/toy.ipynb", as_version=4)
+    path = add_submission(tmp_path, "me", "toy", fill(release_nb, {"square": "def square(x):\n    return 2 * x",
+                                                                   "cube": CUBE}))
+    before = path.read_bytes()
+    code, out, err = tfdl("check", str(path), "--timeout", "30")
+    assert code == 0, err
+    assert path.read_bytes() == before  # the student's notebook is not modified
+    assert "== test_square: 1 of 2 points" in out
+    assert "[FAIL] square(3) == 9\n         square(3) returned 6" in out
+    assert "== test_cube: 3 of 3 points" in out and "[pass] cube(2) == 8" in out
+    assert "== explain: written answer, 1 points, graded by the instructor" in out
+    assert "Visible checks: 4 of 5 points." in out and "hidden checks" in out
+
+
+@pytest.mark.slow
+def test_check_shows_errors_and_fails_when_the_kernel_dies(released, tmp_path):
+    release_nb = nbformat.read(released / "exercises/toy/toy.ipynb", as_version=4)
+    path = add_submission(tmp_path, "me", "toy", fill(release_nb, {"square": "def square(x):\n    return 1 / 0\n"
+                                                                   "square(1)", "cube": "import os\nos._exit(1)"}))
+    code, out, err = tfdl("check", str(path), "--timeout", "30")
+    assert code == 1 and "kernel died" in err
+    assert "cell square: ZeroDivisionError: division by zero" in out
+    assert "== test_square: 0 of 2 points" in out
+    assert "== test_cube: 0 of 3 points\n  not run" in out
