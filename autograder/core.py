@@ -30,8 +30,9 @@ from typing import Any, Callable
 import numpy as np
 
 __all__ = [
-    "StudentCall", "call_student", "as_array", "Verdict", "close", "Report", "Score",
-    "instructor_module", "HiddenChecksUnavailable", "fmt",
+    "StudentCall", "call_student", "as_array", "plain_value", "Verdict", "close", "compare", "matches",
+    "ratio_hint", "error_verdict", "judge_purity", "run_cases", "Report", "Score", "instructor_module",
+    "HiddenChecksUnavailable", "fmt",
 ]
 
 
@@ -252,3 +253,88 @@ def instructor_module(assignment: str):
     sys.modules[name] = module
     spec.loader.exec_module(module)
     return module
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Verdict building blocks shared by the assignments
+# --------------------------------------------------------------------------------------------------------------
+def plain_value(call: StudentCall, what: str) -> dict:
+    """Harness step: ``{"value": float64 array}`` from a student call, or ``{"error": message}``."""
+    if not call.ok:
+        return {"error": f"{what} raised {call.error}"}
+    try:
+        return {"value": as_array(call.value, f"the value returned by {what}")}
+    except TypeError as exc:
+        return {"error": str(exc)}
+
+
+def error_verdict(out: dict) -> tuple[bool, str] | None:
+    """The failing verdict of a harness output that carries an error, else None."""
+    if out.get("error"):
+        return False, out["error"]
+    return None
+
+
+def matches(got: np.ndarray, candidate: np.ndarray, rtol: float) -> bool:
+    return got.shape == np.shape(candidate) and close(got, candidate, rtol=rtol)[0]
+
+
+def ratio_hint(got: np.ndarray, expected: np.ndarray, what: str) -> tuple[float | None, str]:
+    """``(c, hint)`` when ``got`` is (within 1 %) a constant multiple ``c != 1`` of ``expected``, else (None, "");
+    also a hint when ``got`` has the transposed shape."""
+    got = np.asarray(got, dtype=float)
+    expected = np.asarray(expected, dtype=float)
+    if got.shape != expected.shape:
+        if got.ndim == 2 and got.shape == expected.shape[::-1]:
+            return None, f"hint: your {what} has shape {got.shape} but {expected.shape} was expected: transposed?"
+        return None, ""
+    mask = np.abs(expected) > 1e-6 * np.max(np.abs(expected), initial=0.0)
+    if not np.any(mask) or not np.all(np.isfinite(got)):
+        return None, ""
+    ratios = got[mask] / expected[mask]
+    c = float(np.median(ratios))
+    if c == 0 or abs(c - 1) < 1e-3 or not np.all(np.abs(ratios - c) <= 0.01 * abs(c)):
+        return None, ""
+    return c, f"hint: your {what} is about {c:.4g} times the expected one everywhere"
+
+
+def compare(got, expected, *, what: str, rtol: float, variants: dict | None = None,
+            fallback: Callable[[np.ndarray, np.ndarray, str], str] | None = None) -> tuple[bool, str]:
+    """Compare with the expected array (tolerance ``rtol * max|expected|``); on failure say where and how, and
+    name the known mistake (a key of ``variants``: hint -> the answer that mistake gives) the answer matches,
+    else the ``fallback`` hint (by default: a constant factor)."""
+    passed, message = close(got, expected, rtol=rtol)
+    if passed:
+        return True, ""
+    lines = [f"{what}: {message}"]
+    for hint, candidate in (variants or {}).items():
+        if matches(np.asarray(got, dtype=float), np.asarray(candidate, dtype=float), rtol):
+            lines.append("hint: " + hint)
+            break
+    else:
+        extra = fallback(got, expected, what) if fallback else ratio_hint(got, expected, what)[1]
+        if extra:
+            lines.append(extra)
+    return False, "\n".join(lines)
+
+
+def judge_purity(outs: list[tuple[str, dict]]) -> tuple[bool, str]:
+    """Verdict: no call modified its inputs.  It passes only when every call returned a value: a function that
+    raises has not shown that it leaves its inputs alone (and an empty submission earns nothing here)."""
+    failed = [name for name, out in outs if out.get("error")]
+    if failed:
+        return False, f"not checked: your function did not return a value in {len(failed)} of {len(outs)} cases"
+    changed = [name for name, out in outs if out.get("modified")]
+    return (not changed), ("modified in place in: " + "; ".join(changed) if changed else "")
+
+
+def run_cases(report: Report, cases, harness: Callable[[dict], dict], judge: Callable[[dict, dict], tuple],
+              purity_what: str) -> None:
+    """Run each case (a dict with a ``name``) through the harness and its verdict, then one check that no call
+    modified its inputs (harness outputs carry ``modified``)."""
+    outs = []
+    for case in cases:
+        out = harness(case)
+        outs.append((case["name"], out))
+        report.check(case["name"], lambda: judge(case, out))
+    report.check(f"leaves {purity_what} unchanged", lambda: judge_purity(outs))

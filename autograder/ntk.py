@@ -23,7 +23,8 @@ from typing import Callable
 import numpy as np
 import torch
 
-from .core import Report, Score, StudentCall, as_array, call_student, close, fmt, instructor_module
+from .core import (Report, Score, StudentCall, as_array, call_student, close, compare, error_verdict, fmt,
+                   instructor_module, judge_purity, plain_value, ratio_hint, run_cases)
 
 __all__ = ["check_empirical_ntk", "check_relu_ntk", "check_NTKMLP", "check_ntk_predict", "POINTS"]
 
@@ -38,82 +39,18 @@ GD_RTOL = 1e-5
 # Shared pieces
 # ==============================================================================================================
 def _ratio_hint(got: np.ndarray, expected: np.ndarray, what: str) -> str:
-    """A hint when ``got`` is (nearly) a constant multiple of ``expected``."""
-    got = np.asarray(got, dtype=float)
-    expected = np.asarray(expected, dtype=float)
-    if got.shape != expected.shape:
-        if got.shape == expected.shape[::-1]:
-            return f"hint: your {what} has shape {got.shape} but {expected.shape} was expected: transposed?"
-        return ""
-    mask = np.abs(expected) > 1e-6 * np.max(np.abs(expected), initial=0.0)
-    if not np.any(mask) or not np.all(np.isfinite(got)):
-        return ""
-    ratios = got[mask] / expected[mask]
-    c = float(np.median(ratios))
-    if not np.all(np.abs(ratios - c) <= 0.01 * abs(c)) or abs(c - 1) < 1e-3 or c == 0:
-        return ""
-    text = f"hint: your {what} is about {c:.4g} times the expected one everywhere"
-    power = np.log2(abs(c)) if c > 0 else None
-    if power is not None and abs(power - round(power)) < 0.01 and round(power) != 0:
-        text += (f" (= 2^{round(power)}): is a factor 2 of the ReLU counted twice, e.g. Cho & Saul's k_1, "
-                 "which is already twice E[relu(u) relu(v)], together with W_std^2 = 2?")
+    """A constant-factor hint; a power of 2 points at the ReLU factor counted twice."""
+    c, text = ratio_hint(got, expected, what)
+    if c is not None and c > 0:
+        power = np.log2(c)
+        if abs(power - round(power)) < 0.01 and round(power) != 0:
+            text += (f" (= 2^{round(power)}): is a factor 2 of the ReLU counted twice, e.g. Cho & Saul's k_1, "
+                     "which is already twice E[relu(u) relu(v)], together with W_std^2 = 2?")
     return text
-
-
-def _matches(got: np.ndarray, candidate: np.ndarray, rtol: float) -> bool:
-    return got.shape == candidate.shape and close(got, candidate, rtol=rtol)[0]
-
-
-def _compare(got, expected, *, what: str, rtol: float, variants: dict | None = None) -> tuple[bool, str]:
-    """Compare with the expected array; on failure explain, and name a known mistake the answer matches."""
-    passed, message = close(got, expected, rtol=rtol)
-    if passed:
-        return True, ""
-    lines = [f"{what}: {message}"]
-    for hint, candidate in (variants or {}).items():
-        if _matches(got, np.asarray(candidate, dtype=float), rtol):
-            lines.append("hint: " + hint)
-            break
-    else:
-        ratio = _ratio_hint(got, expected, what)
-        if ratio:
-            lines.append(ratio)
-    return False, "\n".join(lines)
-
-
-def _error_verdict(out: dict) -> tuple[bool, str] | None:
-    if out.get("error"):
-        return False, out["error"]
-    return None
-
-
-def _run_cases(report: Report, cases, harness: Callable[[dict], dict], judge: Callable[[dict, dict], tuple],
-               purity_what: str) -> None:
-    """Run each case through the harness and the verdict; then one check that no input was modified."""
-    outs = []
-    for case in cases:
-        out = harness(case)
-        outs.append((case["name"], out))
-        report.check(case["name"], lambda: judge(case, out))
-    report.check(f"leaves {purity_what} unchanged", lambda: judge_purity(outs))
-
-
-def judge_purity(outs: list[tuple[str, dict]]) -> tuple[bool, str]:
-    """Verdict: no call modified its inputs.  It passes only when every call returned a value: a function that
-    raises has not shown that it leaves its inputs alone."""
-    failed = [name for name, out in outs if out.get("error")]
-    if failed:
-        return False, f"not checked: your function did not return a value in {len(failed)} of {len(outs)} cases"
-    changed = [name for name, out in outs if out.get("modified")]
-    return (not changed), ("modified in place in: " + "; ".join(changed) if changed else "")
 
 
 def _points(seed: int, n: int, d: int) -> np.ndarray:
     return np.random.default_rng(seed).normal(size=(n, d))
-
-
-def _finish(report: Report) -> Score:
-    return report.score()
 
 
 # ==============================================================================================================
@@ -139,22 +76,13 @@ def run_empirical_ntk(fn: Callable, model: torch.nn.Module, X1: np.ndarray, X2: 
     call = call_student(fn, model, t1, t2)
     modified = not _same_state(before, _model_state(model)) or not torch.equal(t1, t1_copy) \
         or not torch.equal(t2, t2_copy)
-    return _plain(call, "empirical_ntk(model, X1, X2)") | {"modified": modified}
-
-
-def _plain(call: StudentCall, what: str) -> dict:
-    if not call.ok:
-        return {"error": f"{what} raised {call.error}"}
-    try:
-        return {"value": as_array(call.value, f"the value returned by {what}")}
-    except TypeError as exc:
-        return {"error": str(exc)}
+    return plain_value(call, "empirical_ntk(model, X1, X2)") | {"modified": modified}
 
 
 def judge_empirical_ntk(out: dict, expected: np.ndarray, rtol: float = EMPIRICAL_RTOL,
                         variants: dict | None = None) -> tuple[bool, str]:
     """Verdict: the kernel equals the exact empirical NTK of the same parameters."""
-    return _error_verdict(out) or _compare(out["value"], expected, what="kernel", rtol=rtol, variants=variants)
+    return error_verdict(out) or compare(out["value"], expected, what="kernel", rtol=rtol, variants=variants)
 
 
 def _one_hidden_layer_ntk(model: torch.nn.Sequential, X1, X2) -> tuple[np.ndarray, np.ndarray]:
@@ -214,8 +142,8 @@ def check_empirical_ntk(empirical_ntk: Callable, tests: str = "visible", points:
             expected = grading.empirical_ntk(models[case["name"]], case["X1"], case["X2"])
             return judge_empirical_ntk(out, expected, case["rtol"])
 
-        _run_cases(report, grading.empirical_ntk_cases(), harness, judge, "the model in the hidden cases")
-    return _finish(report)
+        run_cases(report, grading.empirical_ntk_cases(), harness, judge, "the model in the hidden cases")
+    return report.score()
 
 
 # ==============================================================================================================
@@ -243,7 +171,7 @@ def run_relu_ntk(fn: Callable, X1, X2, depth: int, W_std: float, b_std: float) -
 def judge_relu_ntk(out: dict, expected: dict, variants: dict | None = None) -> tuple[bool, str]:
     """Verdict: NNGP and NTK within 1e-3 of max|K| of the expected kernels (entries given as ``expected``:
     full arrays, or a list of ``(index, value)`` entries computed independently)."""
-    failed = _error_verdict(out)
+    failed = error_verdict(out)
     if failed:
         return failed
     messages = []
@@ -268,7 +196,7 @@ def judge_relu_ntk(out: dict, expected: dict, variants: dict | None = None) -> t
                         messages.append(ratio)
             continue
         var = {hint: v[key] for hint, v in (variants or {}).items()}
-        ok, msg = _compare(got, want, what=key, rtol=KERNEL_RTOL, variants=var)
+        ok, msg = compare(got, want, what=key, rtol=KERNEL_RTOL, variants=var, fallback=_ratio_hint)
         if not ok:
             messages.append(msg)
     return (not messages), "\n".join(messages)
@@ -280,7 +208,7 @@ def _index_text(idx) -> str:
 
 def _relu_ntk_properties(out: dict, X1, X2, depth, W_std, b_std) -> tuple[bool, str]:
     """Shape, finiteness, and the diagonal of the recursion: Σ(x,x) = W²q/2 + b², Θ = Σ + (W²/2) Θ_prev."""
-    failed = _error_verdict(out)
+    failed = error_verdict(out)
     if failed:
         return failed
     n1, n2 = len(X1), len(X2)
@@ -336,12 +264,12 @@ def check_relu_ntk(relu_ntk: Callable, tests: str = "visible", points: float = 4
     report.check("X1 4x5, X2 3x5 (different norms), depth 2, W_std=1.3, b_std=0.5: shapes (4, 3), finite",
                  lambda: _relu_ntk_properties(rect, X1, X2, depth, W_std, b_std))
     report.check("swapping X1 and X2 transposes both kernels",
-                 lambda: _error_verdict(swapped) or _error_verdict(rect) or _both(
+                 lambda: error_verdict(swapped) or error_verdict(rect) or _both(
                      close(swapped["nngp"].T, rect["nngp"], rtol=KERNEL_RTOL),
                      close(swapped["ntk"].T, rect["ntk"], rtol=KERNEL_RTOL)))
 
     def diagonal_check():
-        failed = _error_verdict(square)
+        failed = error_verdict(square)
         if failed:
             return failed
         q, theta = _diagonal(X1, depth, W_std, b_std)
@@ -351,7 +279,7 @@ def check_relu_ntk(relu_ntk: Callable, tests: str = "visible", points: float = 4
                  diagonal_check)
 
     def psd_check():
-        failed = _error_verdict(square)
+        failed = error_verdict(square)
         if failed:
             return failed
         for key in ("nngp", "ntk"):
@@ -395,8 +323,8 @@ def check_relu_ntk(relu_ntk: Callable, tests: str = "visible", points: float = 4
             variants["you return (ntk, nngp): the order is (nngp, ntk)"] = {"nngp": ntk, "ntk": nngp}
             return judge_relu_ntk(out, {"nngp": nngp, "ntk": ntk}, variants)
 
-        _run_cases(report, grading.relu_ntk_cases(), harness, judge, "X1 and X2 in the hidden cases")
-    return _finish(report)
+        run_cases(report, grading.relu_ntk_cases(), harness, judge, "X1 and X2 in the hidden cases")
+    return report.score()
 
 
 def _both(*results: tuple[bool, str]) -> tuple[bool, str]:
@@ -421,7 +349,7 @@ def run_ntkmlp_build(cls: Callable, d_in: int, width: int, depth: int, W_std: fl
 def run_ntkmlp_forward(model, X: np.ndarray) -> dict:
     """Harness step: the network's outputs on X (in the dtype of its parameters), one value per input."""
     call = call_student(lambda: model(torch.as_tensor(X, dtype=next(model.parameters()).dtype)))
-    out = _plain(call, "the forward pass")
+    out = plain_value(call, "the forward pass")
     if "value" in out and out["value"].size != len(X):
         return {"error": f"the forward pass on {len(X)} inputs returned shape {tuple(out['value'].shape)}; "
                          f"expected one scalar per input, shape ({len(X)},) or ({len(X)}, 1)"}
@@ -447,7 +375,7 @@ def _excess_kurtosis(x: np.ndarray) -> float:
 
 def judge_ntkmlp_parameters(out: dict, d_in: int, width: int, depth: int) -> tuple[bool, str]:
     """Verdict: all of W and b, every entry N(0, 1) (the scale W_std / sqrt(fan_in) belongs to the forward pass)."""
-    failed = _error_verdict(out)
+    failed = error_verdict(out)
     if failed:
         return failed
     want = _n_parameters(d_in, width, depth)
@@ -486,7 +414,7 @@ def judge_output_variance(values: np.ndarray, expected: float, tolerance: float)
 def judge_ntkmlp_kernel(out: dict, analytic: np.ndarray, max_error: float) -> tuple[bool, str]:
     """Verdict: the empirical NTK of the network at initialization is close to the analytic kernel in relative
     Frobenius norm (a coarse parametrization check: at width 2048 the error of a correct network is a few %)."""
-    failed = _error_verdict(out)
+    failed = error_verdict(out)
     if failed:
         return failed
     K = out["value"]
@@ -515,7 +443,7 @@ def check_NTKMLP(NTKMLP: Callable, tests: str = "visible", points: float = 3) ->
     call = run_ntkmlp_build(NTKMLP, 3, 16, 2, np.sqrt(2), 0.0, seed=0)
     forward = run_ntkmlp_forward(call.value, X) if call.ok else {"error": f"NTKMLP(3, 16, 2) raised {call.error}"}
     report.check("NTKMLP(3, 16, 2) maps 5 inputs (float32, 5x3) to 5 finite outputs",
-                 lambda: _error_verdict(forward) or (bool(np.all(np.isfinite(forward["value"]))),
+                 lambda: error_verdict(forward) or (bool(np.all(np.isfinite(forward["value"]))),
                                                      "non-finite outputs"))
 
     for d_in, width, depth in [(4, 512, 2), (6, 32, 0)]:
@@ -549,12 +477,12 @@ def check_NTKMLP(NTKMLP: Callable, tests: str = "visible", points: float = 3) ->
                                      case["b_std"], case["seed"])
             if built.ok:
                 call = call_student(grading.empirical_ntk, built.value, case["X1"], case["X2"])
-                out = _plain(call, "the empirical NTK of your network")
+                out = plain_value(call, "the empirical NTK of your network")
             else:
                 out = {"error": f"NTKMLP raised {built.error}"}
             _, analytic = grading.relu_ntk(case["X1"], case["X2"], case["depth"], case["W_std"], case["b_std"])
             report.check(case["name"], lambda: judge_ntkmlp_kernel(out, analytic, case["max_error"]))
-    return _finish(report)
+    return report.score()
 
 
 # ==============================================================================================================
@@ -568,7 +496,7 @@ def run_ntk_predict(fn: Callable, case: dict) -> dict:
     call = call_student(fn, args["K_train"], args["K_test_train"], args["y_train"], case["lr"],
                         steps=case["steps"], f0_train=args["f0_train"], f0_test=args["f0_test"])
     modified = any(v is not None and not np.array_equal(v, copies[k]) for k, v in args.items())
-    out = _plain(call, "ntk_predict") | {"modified": modified}
+    out = plain_value(call, "ntk_predict") | {"modified": modified}
     m = np.shape(case["K_test_train"])[0]
     if "value" in out:
         if out["value"].shape not in ((m,), (m, 1)):
@@ -581,7 +509,7 @@ def run_ntk_predict(fn: Callable, case: dict) -> dict:
 def judge_ntk_predict(out: dict, expected: np.ndarray, rtol: float = GD_RTOL,
                       variants: dict | None = None) -> tuple[bool, str]:
     """Verdict: predictions within ``rtol`` (relative to max|f|) of gradient descent on the linearized model."""
-    return _error_verdict(out) or _compare(out["value"], expected, what="prediction", rtol=rtol, variants=variants)
+    return error_verdict(out) or compare(out["value"], expected, what="prediction", rtol=rtol, variants=variants)
 
 
 def _predict_tolerance(case: dict) -> float:
@@ -612,7 +540,7 @@ def check_ntk_predict(ntk_predict: Callable, tests: str = "visible", points: flo
          np.array([0.1, 0.2]) + np.array([0.7, -1.0]) * (1 - (1 - 0.4) ** 3) / 2.0 * 1.0),
     ]
 
-    _run_cases(report, [dict(case, expected=expected) for case, expected in cases],
+    run_cases(report, [dict(case, expected=expected) for case, expected in cases],
                lambda case: run_ntk_predict(ntk_predict, case),
                lambda case, out: judge_ntk_predict(out, case["expected"]), "its input arrays")
 
@@ -637,6 +565,6 @@ def check_ntk_predict(ntk_predict: Callable, tests: str = "visible", points: flo
                          "starts from f0 and fits the residual y - f0_train"] = grading.ntk_predict(**(args | {"f0_train": None, "f0_test": None}))
             return judge_ntk_predict(out, expected, _predict_tolerance(case), variants)
 
-        _run_cases(report, grading.ntk_predict_cases(), lambda case: run_ntk_predict(ntk_predict, case), judge,
+        run_cases(report, grading.ntk_predict_cases(), lambda case: run_ntk_predict(ntk_predict, case), judge,
                    "its input arrays in the hidden cases")
-    return _finish(report)
+    return report.score()

@@ -248,14 +248,14 @@ def test_a_second_batch_keeps_earlier_grades(graded, tmp_path):
 @pytest.mark.slow
 def test_check_prints_feedback_and_visible_scores(released, tmp_path):
     release_nb = nbformat.read(released / "exercises/toy/toy.ipynb", as_version=4)
-    path = add_submission(tmp_path, "me", "toy", fill(release_nb, {"square": "def square(x):\n    return 2 * x",
+    path = add_submission(tmp_path, "me", "toy", fill(release_nb, {"square": "def square(x):\n    return abs(x) * x",
                                                                    "cube": CUBE}))
     before = path.read_bytes()
     code, out, err = tfdl("check", str(path), "--timeout", "30")
     assert code == 0, err
     assert path.read_bytes() == before  # the student's notebook is not modified
     assert "== test_square: 1 of 2 points" in out
-    assert "[FAIL] square(3) == 9\n         square(3) returned 6" in out
+    assert "[pass] square(3) == 9\n  [FAIL] square(-2) == 4\n         square(-2) returned -4" in out
     assert "== test_cube: 3 of 3 points" in out and "[pass] cube(2) == 8" in out
     assert "== explain: written answer, 1 points, graded by the instructor" in out
     assert "Visible checks: 4 of 5 points." in out and "hidden checks" in out
