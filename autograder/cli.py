@@ -33,7 +33,7 @@ def cmd_release(args) -> int:
     for name in names:
         written = nbgrading.release(course, name)
         print(f"released {name}: " + ", ".join(str(p.relative_to(course)) for p in written))
-        print(f"  verified: no solutions, no hidden tests, no grading.py, every grade cell present")
+        print("  verified: no solutions, no hidden tests, no grading.py, every grade cell present")
     return 0
 
 
@@ -53,7 +53,7 @@ def cmd_grade(args) -> int:
     submissions = Path(args.submissions)
     if not submissions.is_dir():
         raise ToolError(f"{submissions} is not a folder of submissions")
-    csv = Path(args.csv) if args.csv else course / "course_work" / f"grades.csv"
+    csv = Path(args.csv) if args.csv else course / "course_work" / "grades.csv"
 
     def progress(items):
         bar = tqdm(list(items), desc=f"autograding {args.assignment}", unit="student", file=sys.stderr)

@@ -257,13 +257,16 @@ def autograde_student(course: Path, assignment: str, student: str, *, cell_timeo
                       wall_timeout: float) -> Result:
     args = [assignment, "--student", student, "--force"]
     if cell_timeout:
-        args.append(f"--Execute.timeout={int(cell_timeout)}")
+        args.append(f"--Execute.timeout={max(1, round(cell_timeout))}")  # an Integer trait
     run = nbgrader(course, "autograde", *args, timeout=wall_timeout)
     notes = []
     if run.timed_out:
         notes.append(f"timed out: killed after {wall_timeout:g} s")
     elif run.returncode != 0:
-        if "DeadKernelError" in run.output or "Kernel died" in run.output:
+        duplicated = re.findall(r"Cell with id '(.+?)' exists multiple times", run.output)
+        if duplicated:
+            notes.append("autograde failed: duplicated cells " + ", ".join(sorted(set(duplicated))))
+        elif "DeadKernelError" in run.output or "Kernel died" in run.output:
             notes.append("kernel died (os._exit, crash or out of memory?)")
         elif "CellTimeoutError" in run.output:
             notes.append("timed out: a cell ignored the interrupt")
@@ -275,7 +278,7 @@ def autograde_student(course: Path, assignment: str, student: str, *, cell_timeo
     result.graded = run.returncode == 0
     if result.graded:
         notes += failed_cells(course / "course_work" / "autograded" / student / assignment)
-    if not result.graded:  # nbgrader recorded nothing usable: every part needs manual grading
+    else:  # nbgrader recorded nothing usable: every part needs manual grading
         result.parts = {k: 0.0 for k in result.parts}
         result.total = 0.0
         result.notes = []
@@ -311,15 +314,19 @@ def grade(course: Path, assignment: str, submissions: Path, *, cell_timeout: flo
             result.parts, result.total = {k: 0.0 for k in result.parts}, 0.0
         else:
             try:
-                nbformat.read(notebook, as_version=4)
+                nb = nbformat.read(notebook, as_version=4)
             except Exception as exc:  # noqa: BLE001 - any unreadable file is the student's problem only
                 result = read_scores(course, assignment, student)
                 result.parts, result.total = {k: 0.0 for k in result.parts}, 0.0
                 result.notes = [f"invalid notebook: {type(exc).__name__}: {str(exc).splitlines()[0][:120]}"]
             else:
+                submitted = {c.metadata.nbgrader.get("grade_id") for c in nb.cells if is_grade(c)}
                 submit(course, assignment, student, notebook)
                 result = autograde_student(course, assignment, student, cell_timeout=cell_timeout,
                                            wall_timeout=wall_timeout)
+                deleted = [p for p in result.parts if p not in submitted]
+                if deleted:  # nbgrader only marks them "needs manual grading"
+                    result.notes.insert(0, "grade cells deleted: " + ", ".join(deleted))
         results.append(result)
     graded = [r.student for r in results if r.graded]
     if graded:

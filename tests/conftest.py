@@ -13,7 +13,6 @@ import shutil
 from pathlib import Path
 
 import nbformat
-import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -62,7 +61,3 @@ def add_submission(folder: Path, student: str, assignment: str, notebook=None, *
         nbformat.write(notebook, path)
     return path
 
-
-@pytest.fixture
-def course_factory(tmp_path):
-    return lambda assignments=("toy",): make_course(tmp_path, assignments)

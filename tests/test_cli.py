@@ -10,7 +10,7 @@ import contextlib
 import csv
 import io
 import json
-import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -133,7 +133,6 @@ def test_release_is_idempotent(released):
 @pytest.mark.slow
 def test_verify_release_catches_leaks(released, tmp_path):
     bad = tmp_path / "course"
-    import shutil
     shutil.copytree(released, bad)
     nb = nbformat.read(bad / "exercises/toy/toy.ipynb", as_version=4)
     nb.cells = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") != "test_cube"]
@@ -143,6 +142,17 @@ def test_verify_release_catches_leaks(released, tmp_path):
     problems = "\n".join(nbgrading.verify_release(bad, "toy"))
     assert "'### BEGIN SOLUTION'" in problems and "grading.py: instructor-only" in problems
     assert "grade cell 'test_cube' missing" in problems
+
+
+@pytest.mark.slow
+def test_grading_a_fresh_clone_enters_the_assignment_without_touching_exercises(tmp_path):
+    course = make_course(tmp_path, ["toy"])  # no course_work/, no gradebook, as after git clone
+    nbgrading.ensure_in_gradebook(course, "toy", ["ann"])
+    assert not (course / "exercises").exists()
+    with nbgrading.Gradebook(nbgrading.gradebook_url(course)) as gb:
+        assert {c.name for c in gb.find_notebook("toy", "toy").grade_cells} == {"test_square", "test_cube",
+                                                                                  "explain"}
+        assert gb.find_student("ann")
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -160,7 +170,22 @@ CLASS = {
     "ignores_interrupt": ({"square": SQUARE, "cube": "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\n"
                                                      "while True:\n    pass"}, (0, 0, 0), "ignored the interrupt"),
     "garbled": ('{"cells": [', (0, 0, 0), "invalid notebook"),
+    "duplicates": ({"square": SQUARE, "cube": CUBE}, (0, 0, 0), "duplicated cells test_square"),
+    "deletes": ({"square": SQUARE, "cube": CUBE}, (2, 0, 0), "grade cells deleted: test_cube"),
 }
+
+
+def tamper(student, nb):
+    """The submissions nbgrader itself mishandles: a copied grade cell aborts a whole batch, a deleted one is
+    silently 'needs manual grading'."""
+    cells = nb.cells
+    if student == "duplicates":
+        copy = nbformat.from_dict(json.loads(json.dumps(cells[2])))
+        copy.id = "copied-cell"
+        cells.insert(3, copy)
+    if student == "deletes":
+        nb.cells = [c for c in cells if c.metadata.get("nbgrader", {}).get("grade_id") != "test_cube"]
+    return nb
 
 
 @pytest.fixture(scope="module")
@@ -172,7 +197,7 @@ def graded(released):
         if isinstance(answers, str):
             add_submission(folder, student, "toy", text=answers)
         else:
-            add_submission(folder, student, "toy", fill(release_nb, dict(answers or {})),
+            add_submission(folder, student, "toy", tamper(student, fill(release_nb, dict(answers or {}))),
                            layout=layouts.get(student, "folder"))
     csv_path = released.parent / "grades.csv"
     code, out, err = tfdl("grade", "toy", str(folder), "--course", str(released), "--timeout", str(CELL_TIMEOUT),
@@ -199,7 +224,7 @@ def test_hostile_cases_appear_in_the_table_with_their_reason(graded):
         row = lines[student].split()
         assert row[1:6] == [f"{x:g}" for x in expected] + [f"{sum(expected):g}", "6"], lines[student]
         assert status in lines[student]
-    assert "5 of 8 submissions autograded; not graded: garbled, ignores_interrupt, kills" in graded["out"]
+    assert "6 of 10 submissions autograded; not graded: duplicates, garbled, ignores_interrupt, kills" in graded["out"]
     assert "autograding toy" in graded["err"]  # the tqdm progress bar
 
 
