@@ -16,7 +16,6 @@ release: $(STAMP)
 	$(BIN)/tfdl release --all
 
 book: $(STAMP)
-	$(BIN)/python -m autograder.book_assets
 	$(BIN)/jupyter-book build book --warningiserror --nitpick --keep-going
 
 test: $(STAMP)

@@ -1,5 +1,6 @@
 """Local Sphinx extension of the TFDL book.
 
+0. Hidden code stays hidden: page sources are not copied into the site (see ``_config_inited``).
 1. MathJax offline: copy MathJax 3 (``node_modules/mathjax/es5``, installed by ``npm ci`` from
    package-lock.json) into the site's ``_static/mathjax/`` and load it from there, so that the book
    never fetches MathJax from a CDN. The build fails if MathJax is not installed.
@@ -36,6 +37,13 @@ def _config_inited(app, config):
             "(the book serves MathJax from its own files, never from a CDN)."
         )
     config.mathjax_path = f"mathjax/{MATHJAX_COMPONENT}"
+
+    # The chapters hide the code that answers graded exercises (remove-input / remove-cell tags).
+    # Do not publish the page sources (_sources/*.md would contain that code), nor the theme's
+    # "download this page as .md/.ipynb" button that links to them.
+    config.html_copy_source = False
+    config.html_show_sourcelink = False
+    config.html_theme_options = {**(config.html_theme_options or {}), "use_download_button": False}
 
     opts = config.html_theme_options or {}
     url = (opts.get("repository_url") or "").rstrip("/")
