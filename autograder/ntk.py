@@ -411,9 +411,28 @@ def judge_output_variance(values: np.ndarray, expected: float, tolerance: float)
                        "W_std and b_std in every layer" if expected else ""))
 
 
+def run_ntkmlp_kernel(cls: Callable, case: dict, kernel: Callable) -> dict:
+    """Harness step: the empirical NTK (computed by the trusted ``kernel``) of ``case["networks"]`` independent
+    networks built with seeds ``seed, seed + 1, ...``, averaged: averaging shrinks the finite-width fluctuations
+    (a few % at width 2048) while a wrong parametrization stays systematically off."""
+    kernels = []
+    for j in range(case.get("networks", 1)):
+        built = run_ntkmlp_build(cls, case["d_in"], case["width"], case["depth"], case["W_std"], case["b_std"],
+                                 case["seed"] + j)
+        if not built.ok:
+            return {"error": f"NTKMLP({case['d_in']}, {case['width']}, {case['depth']}, W_std={case['W_std']:.3g}, "
+                             f"b_std={case['b_std']:.3g}) raised {built.error}"}
+        out = plain_value(call_student(kernel, built.value, case["X1"], case["X2"]),
+                          "the empirical NTK of your network")
+        if out.get("error"):
+            return out
+        kernels.append(out["value"])
+    return {"value": np.mean(kernels, axis=0)}
+
+
 def judge_ntkmlp_kernel(out: dict, analytic: np.ndarray, max_error: float) -> tuple[bool, str]:
-    """Verdict: the empirical NTK of the network at initialization is close to the analytic kernel in relative
-    Frobenius norm (a coarse parametrization check: at width 2048 the error of a correct network is a few %)."""
+    """Verdict: the (averaged) empirical NTK at initialization is close to the analytic kernel in relative
+    Frobenius norm: a coarse parametrization check, with the threshold measured by bench/ntk_thresholds.py."""
     failed = error_verdict(out)
     if failed:
         return failed
@@ -473,13 +492,7 @@ def check_NTKMLP(NTKMLP: Callable, tests: str = "visible", points: float = 3) ->
     if tests == "all":
         grading = instructor_module("ntk")
         for case in grading.ntk_mlp_cases():
-            built = run_ntkmlp_build(NTKMLP, case["d_in"], case["width"], case["depth"], case["W_std"],
-                                     case["b_std"], case["seed"])
-            if built.ok:
-                call = call_student(grading.empirical_ntk, built.value, case["X1"], case["X2"])
-                out = plain_value(call, "the empirical NTK of your network")
-            else:
-                out = {"error": f"NTKMLP raised {built.error}"}
+            out = run_ntkmlp_kernel(NTKMLP, case, grading.empirical_ntk)
             _, analytic = grading.relu_ntk(case["X1"], case["X2"], case["depth"], case["W_std"], case["b_std"])
             report.check(case["name"], lambda: judge_ntkmlp_kernel(out, analytic, case["max_error"]))
     return report.score()

@@ -553,3 +553,50 @@ def test_same_submission_same_score():
     wrong = functools.partial(relu_ntk_variant, mistake="b_std^2 in Sigma-dot")
     assert grade("relu_ntk", wrong) == grade("relu_ntk", wrong)
     assert grade("NTKMLP", SOLUTION["NTKMLP"]) == grade("NTKMLP", SOLUTION["NTKMLP"])
+
+
+# ==============================================================================================================
+# The whole pipeline through real nbgrader: release, submit, autograde, gradebook
+# ==============================================================================================================
+@pytest.mark.slow
+def test_ntk_class_through_nbgrader(tmp_path):
+    """Full solution: full automatic marks; untouched release: 0 without error; a partly correct submission: the
+    same partial credit as graded in-process; an endless loop in one function costs only that part."""
+    import nbformat
+    from autograder import nbgrading
+    from tests.conftest import add_submission, fill, make_course
+    from tests.notebooks import source_notebook
+
+    course = make_course(tmp_path, ["ntk"])
+    nbgrading.release(course, "ntk")
+    release = nbformat.read(course / "exercises" / "ntk" / "ntk.ipynb", as_version=4)
+    solution = {c.metadata["nbgrader"]["grade_id"]: c.source for c in source_notebook("ntk").cells
+                if c.metadata.get("nbgrader", {}).get("solution") and c.cell_type == "code"}
+    wrong_predict = ("import functools\nfrom tests.test_ntk import predict_variant\n"
+                     "ntk_predict = functools.partial(predict_variant, mistake='one step too many')")
+    looping = "def ntk_predict(*args, **kwargs):\n    while True:\n        pass"
+    class_ = {
+        "full": dict(solution),
+        "untouched": {},
+        "partial": {"relu_ntk": solution["relu_ntk"], "ntk_predict": wrong_predict},
+        "loops": dict(solution, ntk_predict=looping),
+    }
+    submissions = tmp_path / "submissions"
+    for student, answers in class_.items():
+        add_submission(submissions, student, "ntk", fill(release, answers))
+    import os
+    os.environ.setdefault("PYTHONPATH", str(nbgrading.default_course()))  # lets the 'partial' kernel import tests
+    results, warnings = nbgrading.grade(course, "ntk", submissions, cell_timeout=30)
+    got = {r.student: r for r in results}
+    full = {f"check_{p}": float(v) for p, v in ntk.POINTS.items()}
+    assert {k: v for k, v in got["full"].parts.items() if k.startswith("check_")} == full
+    assert got["full"].parts["written_finite_width"] == 0  # left unanswered: nbgrader scores it 0 itself
+    assert got["untouched"].graded and got["untouched"].total == 0
+    expected_partial = grade("ntk_predict", functools.partial(predict_variant, mistake="one step too many"))[0]
+    assert 0 < expected_partial < ntk.POINTS["ntk_predict"]
+    assert got["partial"].parts == {"check_empirical_ntk": 0, "check_relu_ntk": 4, "check_NTKMLP": 0,
+                                    "check_ntk_predict": expected_partial, "written_finite_width": 0}
+    assert got["loops"].parts == dict(full, check_ntk_predict=0, written_finite_width=0)
+    assert "check_ntk_predict raised KeyboardInterrupt" in " ".join(got["loops"].notes) or \
+        "timed out" in " ".join(got["loops"].notes), got["loops"].notes
+    assert not warnings
