@@ -184,9 +184,15 @@ class Report:
         return verdict
 
     def check(self, name: str, verdict: Callable[[], tuple[bool, str]], weight: float = 1.0) -> Verdict:
-        """Run a verdict function; an error inside it (e.g. a malformed student value) fails only this check."""
+        """Run a verdict function; an error inside it (e.g. a malformed student value) fails only this check.
+
+        Anything the verdict's own computations write to stderr (a library warning from a reference) is kept
+        out of the cell: nbgrader scores a test cell with stderr output as 0."""
+        buffer = io.StringIO()
         try:
-            passed, message = verdict()
+            with warnings.catch_warnings(), contextlib.redirect_stderr(buffer):
+                warnings.simplefilter("ignore")
+                passed, message = verdict()
         except Exception as exc:  # noqa: BLE001 - the verdict must never crash the grade cell
             passed, message = False, f"could not check this: {type(exc).__name__}: {exc}"
         return self.add(Verdict(name, bool(passed), message, weight))
