@@ -324,12 +324,15 @@ def compare(got, expected, *, what: str, rtol: float, variants: dict | None = No
     return False, "\n".join(lines)
 
 
-def judge_purity(outs: list[tuple[str, dict]]) -> tuple[bool, str]:
-    """Verdict: no call modified its inputs.  It passes only when every call returned a value: a function that
-    raises has not shown that it leaves its inputs alone (and an empty submission earns nothing here)."""
+def judge_purity(outs: list[tuple[str, dict]], credited: bool = True) -> tuple[bool, str]:
+    """Verdict: no call modified its inputs.  It passes only when every call returned a value and ``credited``
+    (pass: at least one answer of the part was right): a function that raises, or returns a constant, has not
+    shown anything by leaving its inputs alone, so a stub earns nothing here."""
     failed = [name for name, out in outs if out.get("error")]
     if failed:
         return False, f"not checked: your function did not return a value in {len(failed)} of {len(outs)} cases"
+    if not credited:
+        return False, "not credited: none of the answers checked above is right yet"
     changed = [name for name, out in outs if out.get("modified")]
     return (not changed), ("modified in place in: " + "; ".join(changed) if changed else "")
 
@@ -338,9 +341,10 @@ def run_cases(report: Report, cases, harness: Callable[[dict], dict], judge: Cal
               purity_what: str) -> None:
     """Run each case (a dict with a ``name``) through the harness and its verdict, then one check that no call
     modified its inputs (harness outputs carry ``modified``)."""
-    outs = []
+    outs, verdicts = [], []
     for case in cases:
         out = harness(case)
         outs.append((case["name"], out))
-        report.check(case["name"], lambda: judge(case, out))
-    report.check(f"leaves {purity_what} unchanged", lambda: judge_purity(outs))
+        verdicts.append(report.check(case["name"], lambda: judge(case, out)))
+    report.check(f"leaves {purity_what} unchanged",
+                 lambda: judge_purity(outs, credited=any(v.passed for v in verdicts)))

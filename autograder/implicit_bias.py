@@ -368,7 +368,8 @@ def check_logistic_gd(logistic_gd: Callable, tests: str = "visible", points: flo
     report.check(f"the same run: w_t / |w_t| tends to the max-margin direction û = {fmt(u_hat, 4)} (gap below 0.05 "
                  "at t = 10^5 and smaller than at t = 100: a 1/ln t rate) and |w_t| grows like |ŵ| ln t",
                  lambda: judge_max_margin_limit(out_long, u_hat, w_hat_norm, 0.05))
-    report.check("leaves X, y and checkpoints unchanged", lambda: judge_purity(untouched))
+    report.check("leaves X, y and checkpoints unchanged",
+                 lambda: judge_purity(untouched, credited=any(v.passed for v in report.verdicts)))
 
     if tests == "all":
         grading = instructor_module("implicit_bias")

@@ -128,7 +128,7 @@ def check_empirical_ntk(empirical_ntk: Callable, tests: str = "visible", points:
                          "the biases' terms are missing: the sum runs over ALL parameters": weights_only}))
 
     report.check("leaves the model (parameters, dtype, requires_grad, train/eval mode) and X1, X2 unchanged",
-                 lambda: judge_purity(untouched))
+                 lambda: judge_purity(untouched, credited=any(v.passed for v in report.verdicts)))
 
     if tests == "all":
         grading = instructor_module("ntk")
@@ -299,7 +299,8 @@ def check_relu_ntk(relu_ntk: Callable, tests: str = "visible", points: float = 4
     linear = W_std ** 2 * X1 @ X2.T / X1.shape[1] + b_std ** 2
     report.check("depth 0 (a linear model): NNGP = NTK = W_std² <x, x'> / d + b_std²",
                  lambda: judge_relu_ntk(d0, {"nngp": linear, "ntk": linear}, variants={}))
-    report.check("leaves X1 and X2 unchanged", lambda: judge_purity(untouched))
+    report.check("leaves X1 and X2 unchanged",
+                 lambda: judge_purity(untouched, credited=any(v.passed for v in report.verdicts)))
 
     if tests == "all":
         grading = instructor_module("ntk")

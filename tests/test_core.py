@@ -94,3 +94,7 @@ def test_report_scores_partial_credit_rounded_down_and_keeps_stderr_out(capsys):
     for ok in (True, True, False):
         thirds.check("x", lambda ok=ok: (ok, ""))
     assert thirds.earned == 0.66
+
+
+def test_purity_is_not_credited_when_no_answer_was_right():
+    assert not judge_purity([("a", {"value": 0, "modified": False})], credited=False)[0]
