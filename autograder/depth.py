@@ -304,7 +304,7 @@ def judge_count(out: dict, expected: int, hints: dict | None = None) -> tuple[bo
     return False, "\n".join(lines)
 
 
-def _seq(*items, dtype=torch.float64) -> torch.nn.Sequential:
+def build_sequential(*items, dtype=torch.float64) -> torch.nn.Sequential:
     """nn.Sequential from ("L", W, b) entries (b None: no bias) and "R" entries; weights stored exactly."""
     modules = []
     for item in items:
@@ -330,54 +330,54 @@ def _visible_count_cases():
     # a comb: 2500 units relu(x - c_i), c_i = (i + 1/2) / 2500, output weights alternately +1 and -1
     n = 2500
     centers = (np.arange(n) + 0.5) / n
-    comb = _seq(("L", np.ones((n, 1)), -centers), "R", ("L", np.where(np.arange(n) % 2 == 0, 1.0, -1.0)[None], [0.]))
+    comb = build_sequential(("L", np.ones((n, 1)), -centers), "R", ("L", np.where(np.arange(n) % 2 == 0, 1.0, -1.0)[None], [0.]))
     # one hidden layer in float32 with dyadic kinks, some outside [-1, 2]: 1 + (kinks strictly inside)
     kinks = np.array([-1.5, -1.0, -0.25, 0.5, 1.75, 2.0, 3.0])
     w = np.array([1.0, 2.0, -1.0, 4.0, 0.5, 1.0, -2.0])
     v = np.array([1.0, -1.0, 0.5, 2.0, -3.0, 1.0, 1.0])
-    one_layer = _seq(("L", w[:, None], -w * kinks), "R", ("L", v[None], [0.0]), dtype=torch.float32)
+    one_layer = build_sequential(("L", w[:, None], -w * kinks), "R", ("L", v[None], [0.0]), dtype=torch.float32)
     inside = int(np.sum((kinks > -1) & (kinks < 2)))
     return [
         dict(name="an affine function (Linear(1, 1) alone), default interval [0, 1]: 1 piece",
-             model=lambda: _seq(("L", [[2.0]], [1.0])), a=None, b=None, expected=1),
+             model=lambda: build_sequential(("L", [[2.0]], [1.0])), a=None, b=None, expected=1),
         dict(name="relu(x - 1/2), default interval [0, 1]: 2 pieces",
-             model=lambda: _seq(("L", [[1.0]], [-0.5]), "R", ("L", [[1.0]], [0.0])), a=None, b=None, expected=2),
+             model=lambda: build_sequential(("L", [[1.0]], [-0.5]), "R", ("L", [[1.0]], [0.0])), a=None, b=None, expected=2),
         dict(name="relu(x - 1/2) on [0.6, 2] (the kink is outside): 1 piece",
-             model=lambda: _seq(("L", [[1.0]], [-0.5]), "R", ("L", [[1.0]], [0.0])), a=0.6, b=2.0, expected=1,
+             model=lambda: build_sequential(("L", [[1.0]], [-0.5]), "R", ("L", [[1.0]], [0.0])), a=0.6, b=2.0, expected=1,
              hints={2: "the interval is [a, b], not [0, 1]: a kink outside [a, b] does not split it"}),
         dict(name="relu(x - 1/2) on [-1, 0.5] (the kink is the endpoint b): 1 piece",
-             model=lambda: _seq(("L", [[1.0]], [-0.5]), "R", ("L", [[1.0]], [0.0])), a=-1.0, b=0.5, expected=1,
+             model=lambda: build_sequential(("L", [[1.0]], [-0.5]), "R", ("L", [[1.0]], [0.0])), a=-1.0, b=0.5, expected=1,
              hints={2: "a kink at an endpoint of [a, b] does not split the interval"}),
         dict(name="|x - 0.3| = relu(x - 0.3) + relu(0.3 - x) on [0, 1]: 2 pieces",
-             model=lambda: _seq(("L", [[1.0], [-1.0]], [-0.3, 0.3]), "R", ("L", [[1.0, 1.0]], [0.0])),
+             model=lambda: build_sequential(("L", [[1.0], [-1.0]], [-0.3, 0.3]), "R", ("L", [[1.0, 1.0]], [0.0])),
              a=0.0, b=1.0, expected=2, hints={3: "both units have their kink at 0.3: it is one kink"}),
         dict(name="relu(x - 0.3) - relu(0.3 - x) = x - 0.3 on [0, 1] (the kinks cancel): 1 piece",
-             model=lambda: _seq(("L", [[1.0], [-1.0]], [-0.3, 0.3]), "R", ("L", [[1.0, -1.0]], [0.0])),
+             model=lambda: build_sequential(("L", [[1.0], [-1.0]], [-0.3, 0.3]), "R", ("L", [[1.0, -1.0]], [0.0])),
              a=0.0, b=1.0, expected=1, hints={2: breakpoints, 3: breakpoints}),
         dict(name="0.949 relu(1.378 x + c) - 0.4745 relu(2.756 x + 2c) + 0.861 relu(1.121 x + 5) + 0.9 relu(1.3 x - "
                   "0.806), c = -1.378 * 0.434, on [0, 1]: the first two kinks (at -c/1.378) cancel exactly, the slopes "
                   "are rounded: 2 pieces",
-             model=lambda: _seq(("L", [[1.378], [2 * 1.378], [1.121], [1.3]],
+             model=lambda: build_sequential(("L", [[1.378], [2 * 1.378], [1.121], [1.3]],
                                  [-(1.378 * 0.434), -2 * (1.378 * 0.434), 5.0, -0.806]),
                                 "R", ("L", [[0.949, -0.949 / 2, 0.861, 0.9]], [0.0])), a=0.0, b=1.0, expected=2,
              hints={3: "the slope changes of two kinks cancel exactly, but rounding makes the computed slopes "
                        "differ in the last bits: compare slopes with a relative tolerance, not =="}),
         dict(name="relu(x - 0.3) + relu(x - 0.3 - 1e-9) on [0, 1] (kinks 1e-9 apart): 3 pieces",
-             model=lambda: _seq(("L", [[1.0], [1.0]], [-0.3, -0.3 - 1e-9]), "R", ("L", [[1.0, 1.0]], [0.0])),
+             model=lambda: build_sequential(("L", [[1.0], [1.0]], [-0.3, -0.3 - 1e-9]), "R", ("L", [[1.0, 1.0]], [0.0])),
              a=0.0, b=1.0, expected=3, hints={2: close}),
         dict(name="0 * relu(x - 0.5) + relu(x - 0.25) on [0, 1] (a unit feeding a zero weight): 2 pieces",
-             model=lambda: _seq(("L", [[1.0], [1.0]], [-0.5, -0.25]), "R", ("L", [[0.0, 1.0]], [0.0])),
+             model=lambda: build_sequential(("L", [[1.0], [1.0]], [-0.5, -0.25]), "R", ("L", [[0.0, 1.0]], [0.0])),
              a=0.0, b=1.0, expected=2, hints={3: "a unit whose output weight is 0 adds no kink"}),
         dict(name="depth 2: relu(|x| - 1/2) on [-1, 1] (the kink of |x| at 0 is hidden): 3 pieces",
-             model=lambda: _seq(("L", [[1.0], [-1.0]], [0.0, 0.0]), "R", ("L", [[1.0, 1.0]], [-0.5]), "R",
+             model=lambda: build_sequential(("L", [[1.0], [-1.0]], [0.0, 0.0]), "R", ("L", [[1.0, 1.0]], [-0.5]), "R",
                                 ("L", [[1.0]], [0.0])), a=-1.0, b=1.0, expected=3,
              hints={4: "the kink of |x| at 0 lies where relu(|x| - 1/2) is 0: it does not show; count where the "
                        "function's slope changes, not where a unit switches"}),
         dict(name="Linear layers without bias: relu(x) + relu(-x) = |x| on [-1, 1]: 2 pieces",
-             model=lambda: _seq(("L", [[1.0], [-1.0]], None), "R", ("L", [[1.0, 1.0]], None)), a=-1.0, b=1.0,
+             model=lambda: build_sequential(("L", [[1.0], [-1.0]], None), "R", ("L", [[1.0, 1.0]], None)), a=-1.0, b=1.0,
              expected=2),
         dict(name="a trailing ReLU: relu(0.2 - relu(x - 0.5)) on [0, 1]: 3 pieces",
-             model=lambda: _seq(("L", [[1.0]], [-0.5]), "R", ("L", [[-1.0]], [0.2]), "R"), a=0.0, b=1.0,
+             model=lambda: build_sequential(("L", [[1.0]], [-0.5]), "R", ("L", [[-1.0]], [0.2]), "R"), a=0.0, b=1.0,
              expected=3),
         dict(name=f"float32 network, one hidden layer of 7 units with kinks at {list(kinks)} on [-1, 2]: "
                   f"{inside + 1} pieces", model=lambda: one_layer, a=-1.0, b=2.0, expected=inside + 1,

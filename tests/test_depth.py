@@ -48,13 +48,7 @@ def assert_loses(part, fn):
 
 
 def _linear(W, b, dtype=torch.float64):
-    W = np.atleast_2d(np.asarray(W, dtype=np.float64))
-    lin = torch.nn.Linear(W.shape[1], W.shape[0], bias=b is not None, dtype=torch.float64)
-    with torch.no_grad():
-        lin.weight.copy_(torch.tensor(W))
-        if b is not None:
-            lin.bias.copy_(torch.tensor(np.asarray(b, dtype=np.float64).reshape(-1)))
-    return lin.to(dtype)
+    return depth.build_sequential(("L", W, b), dtype=dtype)[0]
 
 
 # ==============================================================================================================

@@ -22,6 +22,8 @@ from fractions import Fraction
 import numpy as np
 import torch
 
+from autograder.depth import build_sequential
+
 
 # --------------------------------------------------------------------------------------------------------------
 # References
@@ -159,20 +161,7 @@ def lower_bound(k: int, t: int) -> float:
 # --------------------------------------------------------------------------------------------------------------
 def _net(spec, dtype=torch.float64):
     """nn.Sequential from a list of ("L", W, b) (b None: no bias) and "R" entries."""
-    layers = []
-    for item in spec:
-        if item == "R":
-            layers.append(torch.nn.ReLU())
-            continue
-        _, W, b = item
-        W = np.atleast_2d(np.asarray(W, dtype=np.float64))
-        layer = torch.nn.Linear(W.shape[1], W.shape[0], bias=b is not None, dtype=torch.float64)
-        with torch.no_grad():
-            layer.weight.copy_(torch.tensor(W))
-            if b is not None:
-                layer.bias.copy_(torch.tensor(np.asarray(b, dtype=np.float64).reshape(-1)))
-        layers.append(layer)
-    return torch.nn.Sequential(*layers).to(dtype)
+    return build_sequential(*spec, dtype=dtype)
 
 
 def random_net(widths, seed, dtype=torch.float64, bias_std=1.0, bias=True, final_relu=False):
