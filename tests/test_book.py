@@ -1,26 +1,23 @@
 """The online book builds cleanly from a cold cache and ships what the course promises.
 
-Slow (about a minute on the 2-core reference machine; budget 5 min): it copies ``book/`` to a temporary
-folder (without ``book/_build``), builds it with warnings as errors exactly as ``make book`` does, and
-inspects the HTML: the NTK chapter's figures are <img> with non-empty alt text, MathJax and every other
-script/stylesheet are served from the site itself (no http(s) URL), the bibliography lists the cited
-papers, and no hidden code that answers a graded exercise reaches the site.
+Slow (a few minutes on the 2-core reference machine): ``tests/book_site.py`` copies ``book/`` to a temporary
+folder (without ``book/_build``) and builds it once per session with warnings as errors exactly as ``make book``
+does (tests/test_site.py reuses that build); this module inspects the HTML: the NTK chapter's figures are
+<img> with non-empty alt text, MathJax and every other script/stylesheet are served from the site itself (no
+http(s) URL), the bibliography lists the cited papers, and no hidden code that answers a graded exercise
+reaches the site. What a reader meets in a browser is tested in tests/test_site.py.
 """
 from __future__ import annotations
 
-import os
 import re
-import shutil
-import subprocess
-import sys
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
 
+from tests.book_site import build_site
+
 REPO = Path(__file__).resolve().parent.parent
-JUPYTER_BOOK = Path(sys.executable).with_name("jupyter-book")
-MATHJAX = REPO / "node_modules" / "mathjax" / "es5"
 
 
 class _Tags(HTMLParser):
@@ -38,20 +35,14 @@ def _tags(html: str):
     return parser.tags
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def built_book(tmp_path_factory):
-    if not (MATHJAX / "tex-chtml.js").is_file():
-        pytest.fail("node_modules/mathjax is missing: run `npm ci` (make does it)")
-    root = tmp_path_factory.mktemp("book_build")
-    shutil.copytree(REPO / "book", root / "book", ignore=shutil.ignore_patterns("_build", "__pycache__"))
-    # the assignment box links to ../exercises/ntk/ntk.ipynb (written by the release step)
-    shutil.copytree(REPO / "exercises", root / "exercises")
-    env = dict(os.environ, TFDL_MATHJAX_DIR=str(MATHJAX))
-    proc = subprocess.run(
-        [str(JUPYTER_BOOK), "build", "book", "--warningiserror", "--nitpick", "--keep-going"],
-        cwd=root, env=env, capture_output=True, text=True, timeout=600,
-    )
-    return proc, root / "book" / "_build" / "html"
+    # built once per session, shared with tests/test_site.py (see tests/book_site.py)
+    try:
+        site = build_site(tmp_path_factory)
+    except RuntimeError as e:
+        pytest.fail(str(e))
+    return site.proc, site.html
 
 
 @pytest.mark.slow
