@@ -80,12 +80,15 @@ def test_committed_release_is_what_the_release_command_makes(assignment, tmp_pat
 
 def _solution_lines(assignment: str) -> set[str]:
     """Distinctive lines of the instructor's code: solution cells, hidden tests and grading.py."""
-    lines = set()
+    lines, public = set(), set()
     nb = nbformat.read(ROOT / "solutions" / assignment / f"{assignment}.ipynb", as_version=4)
     for cell in nb.cells:
         src = cell.source
         if cell.metadata.get("nbgrader", {}).get("solution") and cell.cell_type == "code":
             lines |= set(src.splitlines())
+        else:  # what the notebook shows students anyway (read-only cells, visible checks) is not secret
+            public |= {ln.strip() for ln in re.sub(r"### BEGIN HIDDEN TESTS.*?### END HIDDEN TESTS", "", src,
+                                                   flags=re.S).splitlines()}
         for block in re.findall(r"### BEGIN (?:SOLUTION|HIDDEN TESTS)(.*?)### END", src, flags=re.S):
             lines |= set(block.splitlines())
     grading = ROOT / "solutions" / assignment / "grading.py"
@@ -93,7 +96,7 @@ def _solution_lines(assignment: str) -> set[str]:
         lines |= set(grading.read_text().splitlines())
     # lines long and specific enough that finding one elsewhere means it was copied
     return {ln.strip() for ln in lines if len(ln.strip()) >= 40 and not ln.strip().startswith(("#", '"""'))
-            and "def " not in ln and "NotImplementedError" not in ln}
+            and "def " not in ln and "NotImplementedError" not in ln} - public
 
 
 def _student_side_text() -> dict[Path, str]:
@@ -155,8 +158,27 @@ def test_nbgrader_release_ignores_the_instructor_files():
     assert '"grading.py"' in config and "CourseDirectory.ignore" in config
 
 
-def test_the_book_links_every_assignment():
+def _front_matter(path: Path) -> dict:
+    import yaml
+    text = path.read_text()
+    return yaml.safe_load(text.split("---")[1]) if text.startswith("---") else {}
+
+
+def test_every_assignment_has_a_chapter_that_declares_it():
+    """book/<a>.md declares `assignment: <a>`: the book's extension then adds its download and launch links."""
     for assignment in ASSIGNMENTS:
         chapter = ROOT / "book" / f"{assignment}.md"
         assert chapter.is_file(), f"no chapter book/{assignment}.md"
-        assert f"exercises/{assignment}/{assignment}.ipynb" in chapter.read_text()
+        assert _front_matter(chapter).get("assignment") == assignment
+        assert f"- file: {assignment}" in (ROOT / "book" / "_toc.yml").read_text()
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_first_cell_names_the_configured_repository(assignment):
+    """The set-up cell that tells a student outside the course environment what to install points at the
+    repository and branch configured in book/_config.yml, and is locked."""
+    import yaml
+    repo = yaml.safe_load((ROOT / "book" / "_config.yml").read_text())["repository"]
+    first = nbformat.read(ROOT / "exercises" / assignment / f"{assignment}.ipynb", as_version=4).cells[0]
+    assert first.metadata["nbgrader"]["grade_id"] == "course_setup" and first.metadata["nbgrader"]["locked"]
+    assert f'_REPO, _BRANCH = "{repo["url"]}", "{repo.get("branch", "main")}"' in first.source

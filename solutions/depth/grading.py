@@ -200,10 +200,10 @@ def hidden_layer_zero_weight():
 
 
 def close_kinks_deep():
-    """Two kinks 1e-9 apart created in the second layer, at 0.5 and 0.5 + 1e-9; the first layer's kink at 0.2 is
+    """Two kinks 1e-9 apart created in the second layer, at 0.6 and 0.6 + 1e-9; the first layer's kink at 0.2 is
     hidden (both second-layer units are off there): 3 pieces on [0, 1]."""
     return _net([("L", [[1.0]], [-0.2]), "R",
-                 ("L", [[1.0], [1.0]], [-0.3, -0.3 - 1e-9]), "R",
+                 ("L", [[1.0], [1.0]], [-0.4, -0.4 - 1e-9]), "R",
                  ("L", [[1.0, 2.5]], [0.1])])
 
 
