@@ -22,29 +22,15 @@ from hypothesis import given, settings, strategies as st
 
 from autograder import depth
 from autograder.core import instructor_module
+from tests.grading import AlwaysEqual, Grader, noisy, stub
 from tests.notebooks import solution_namespace
 
 SOLUTION = solution_namespace("depth")
 GRADING = instructor_module("depth")
 
 
-def grade(part: str, fn, tests: str = "all") -> tuple[float, str]:
-    """Points and feedback of ``fn`` for one part (feedback captured, not printed)."""
-    buffer = io.StringIO()
-    with contextlib.redirect_stdout(buffer):
-        score = getattr(depth, f"check_{part}")(fn, tests, points=depth.POINTS[part])
-    return float(score), buffer.getvalue()
-
-
-def assert_full(part, fn):
-    points, text = grade(part, fn)
-    assert points == depth.POINTS[part], text
-
-
-def assert_loses(part, fn):
-    points, text = grade(part, fn)
-    assert points < depth.POINTS[part], f"a wrong implementation kept full marks:\n{text}"
-    return text
+GRADER = Grader(depth)
+grade, assert_full, assert_loses = GRADER.grade, GRADER.assert_full, GRADER.assert_loses
 
 
 def _linear(W, b, dtype=torch.float64):
@@ -558,8 +544,6 @@ def test_the_visible_estimate_cannot_stand_in_for_the_exact_error():
 # ==============================================================================================================
 # Every part: stubs, crashes, hostile return values; the student side carries no reference
 # ==============================================================================================================
-def stub(*args, **kwargs):
-    raise NotImplementedError("not implemented yet: replace this line with your code")
 
 
 @pytest.mark.parametrize("part", list(depth.POINTS))
@@ -577,9 +561,6 @@ class LyingInt(int):
     __hash__ = int.__hash__
 
 
-class AlwaysEqual(np.ndarray):
-    def __eq__(self, other):
-        return True
 
 
 def test_objects_that_lie_score_zero():
@@ -596,15 +577,8 @@ def test_returning_none_or_garbage_scores_zero():
 
 
 def test_warnings_and_prints_inside_a_correct_function_cost_nothing(capsys):
-    import sys
-    import warnings
 
-    def noisy(*args, **kwargs):
-        print("debug output")
-        print("to stderr", file=sys.stderr)
-        warnings.warn("a harmless warning")
-        return SOLUTION["count_linear_pieces"](*args, **kwargs)
-    assert_full("count_linear_pieces", noisy)
+    assert_full("count_linear_pieces", noisy(SOLUTION["count_linear_pieces"]))
     assert capsys.readouterr().err == ""
 
 

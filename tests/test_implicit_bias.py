@@ -25,6 +25,7 @@ from scipy.optimize import minimize
 
 from autograder import implicit_bias as ib
 from autograder.core import instructor_module
+from tests.grading import AlwaysEqual, Grader, noisy, stub
 from tests.notebooks import solution_namespace
 
 SOLUTION = solution_namespace("implicit_bias")
@@ -32,23 +33,8 @@ GRADING = instructor_module("implicit_bias")
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def grade(part: str, fn, tests: str = "all") -> tuple[float, str]:
-    """Points and feedback of ``fn`` for one part (feedback captured, not printed)."""
-    buffer = io.StringIO()
-    with contextlib.redirect_stdout(buffer):
-        score = getattr(ib, f"check_{part}")(fn, tests, points=ib.POINTS[part])
-    return float(score), buffer.getvalue()
-
-
-def assert_full(part, fn):
-    points, text = grade(part, fn)
-    assert points == ib.POINTS[part], text
-
-
-def assert_loses(part, fn, tests="all"):
-    points, text = grade(part, fn, tests)
-    assert points < ib.POINTS[part], f"a wrong implementation kept full marks:\n{text}"
-    return text
+GRADER = Grader(ib)
+grade, assert_full, assert_loses = GRADER.grade, GRADER.assert_full, GRADER.assert_loses
 
 
 def _adam(grad, x0, lr, steps, b1=0.9, b2=0.999, eps=1e-8):
@@ -647,8 +633,6 @@ def test_diag_net_reference_equals_solution(seed, n, d, steps, alpha, lr):
 # ==============================================================================================================
 # Every part: stubs, crashes, hostile return values, the student side
 # ==============================================================================================================
-def stub(*args, **kwargs):
-    raise NotImplementedError("not implemented yet: replace this line with your code")
 
 
 @pytest.mark.parametrize("part", list(ib.POINTS))
@@ -659,9 +643,6 @@ def test_untouched_stub_scores_zero_with_a_clear_message(part, tests):
     assert "not implemented yet" in text
 
 
-class AlwaysEqual(np.ndarray):
-    def __eq__(self, other):
-        return True
 
     def __sub__(self, other):
         return np.zeros(np.shape(other)).view(AlwaysEqual)
@@ -696,15 +677,8 @@ def test_nan_answers_score_zero(part):
 
 
 def test_warnings_and_prints_inside_a_correct_function_cost_nothing(capsys):
-    import sys
-    import warnings
 
-    def noisy(*args, **kwargs):
-        print("debug output")
-        print("to stderr", file=sys.stderr)
-        warnings.warn("a harmless warning")
-        return SOLUTION["diag_net_gd"](*args, **kwargs)
-    assert_full("diag_net_gd", noisy)
+    assert_full("diag_net_gd", noisy(SOLUTION["diag_net_gd"]))
     assert capsys.readouterr().err == ""
 
 

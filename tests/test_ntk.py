@@ -8,9 +8,7 @@ Wrong and alternative implementations are graded in-process through the same ent
 """
 from __future__ import annotations
 
-import contextlib
 import functools
-import io
 
 import numpy as np
 import pytest
@@ -20,29 +18,15 @@ from hypothesis.extra.numpy import arrays
 
 from autograder import ntk
 from autograder.core import instructor_module
+from tests.grading import AlwaysEqual, Grader, noisy, stub
 from tests.notebooks import solution_namespace
 
 SOLUTION = solution_namespace("ntk")
 GRADING = instructor_module("ntk")
 
 
-def grade(part: str, fn, tests: str = "all") -> tuple[float, str]:
-    """Points and feedback of ``fn`` for one part (feedback captured, not printed)."""
-    buffer = io.StringIO()
-    with contextlib.redirect_stdout(buffer):
-        score = getattr(ntk, f"check_{part}")(fn, tests, points=ntk.POINTS[part])
-    return float(score), buffer.getvalue()
-
-
-def assert_full(part, fn):
-    points, text = grade(part, fn)
-    assert points == ntk.POINTS[part], text
-
-
-def assert_loses(part, fn):
-    points, text = grade(part, fn)
-    assert points < ntk.POINTS[part], f"a wrong implementation kept full marks:\n{text}"
-    return text
+GRADER = Grader(ntk)
+grade, assert_full, assert_loses = GRADER.grade, GRADER.assert_full, GRADER.assert_loses
 
 
 # ==============================================================================================================
@@ -507,8 +491,6 @@ def test_ntk_predict_reference_simulation_equals_closed_form(seed, n, rank, step
 # ==============================================================================================================
 # Every part: stubs, crashes, hostile return values
 # ==============================================================================================================
-def stub(*args, **kwargs):
-    raise NotImplementedError("not implemented yet: replace this line with your code")
 
 
 @pytest.mark.parametrize("part", list(ntk.POINTS))
@@ -518,9 +500,6 @@ def test_untouched_stub_scores_zero_with_a_clear_message(part):
     assert "not implemented yet" in text
 
 
-class AlwaysEqual(np.ndarray):
-    def __eq__(self, other):
-        return True
 
 
 @pytest.mark.parametrize("part", ["relu_ntk", "ntk_predict", "empirical_ntk"])
@@ -531,15 +510,8 @@ def test_objects_that_lie_score_zero(part):
 
 
 def test_warnings_and_prints_inside_a_correct_function_cost_nothing(capsys):
-    import sys
-    import warnings
 
-    def noisy(*args, **kwargs):
-        print("debug output")
-        print("to stderr", file=sys.stderr)
-        warnings.warn("a harmless warning")
-        return SOLUTION["relu_ntk"](*args, **kwargs)
-    assert_full("relu_ntk", noisy)
+    assert_full("relu_ntk", noisy(SOLUTION["relu_ntk"]))
     assert capsys.readouterr().err == ""
 
 

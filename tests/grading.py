@@ -1,0 +1,56 @@
+"""What the tests of every assignment's checks share: grading a function in-process through the same entry
+point a grade cell uses, and the stand-ins for untouched, noisy and lying submissions."""
+from __future__ import annotations
+
+import contextlib
+import io
+import sys
+import warnings
+from types import ModuleType
+
+import numpy as np
+
+
+class Grader:
+    """``grade``, ``assert_full`` and ``assert_loses`` for the checks of one autograder module."""
+
+    def __init__(self, module: ModuleType):
+        self.module = module
+
+    def grade(self, part: str, fn, tests: str = "all") -> tuple[float, str]:
+        """Points and feedback of ``fn`` for one part (feedback captured, not printed)."""
+        buffer = io.StringIO()
+        with contextlib.redirect_stdout(buffer):
+            score = getattr(self.module, f"check_{part}")(fn, tests, points=self.module.POINTS[part])
+        return float(score), buffer.getvalue()
+
+    def assert_full(self, part: str, fn, tests: str = "all") -> None:
+        points, text = self.grade(part, fn, tests)
+        assert points == self.module.POINTS[part], text
+
+    def assert_loses(self, part: str, fn, tests: str = "all") -> str:
+        points, text = self.grade(part, fn, tests)
+        assert points < self.module.POINTS[part], f"a wrong implementation kept full marks:\n{text}"
+        return text
+
+
+def stub(*args, **kwargs):
+    """What the release puts in place of every solution."""
+    raise NotImplementedError("not implemented yet: replace this line with your code")
+
+
+class AlwaysEqual(np.ndarray):
+    """An array that claims to equal anything."""
+
+    def __eq__(self, other):
+        return True
+
+
+def noisy(fn):
+    """``fn`` that also prints to stdout and stderr and raises a warning, as debugging students' code does."""
+    def wrapper(*args, **kwargs):
+        print("debug output")
+        print("to stderr", file=sys.stderr)
+        warnings.warn("a harmless warning")
+        return fn(*args, **kwargs)
+    return wrapper
