@@ -77,7 +77,8 @@ def main():
         with tempfile.TemporaryDirectory() as tmp:
             nb = notebook_seconds(a, Path(tmp))
             grade, row = autograde_seconds(a, Path(tmp))
-        print(f"{a:<16} {nb:>24.1f} s {grade:>30.1f} s   (scores: {row.split(None, 1)[-1] if row else ""})")
+        scores = row.split(None, 1)[-1] if row else ""
+        print(f"{a:<16} {nb:>24.1f} s {grade:>30.1f} s   (scores: {scores})")
     print("targets: solution notebook < 60 s, autograde < 120 s")
     if not args.no_book:
         with tempfile.TemporaryDirectory() as tmp:
