@@ -2,7 +2,10 @@
 
     tfdl release ntk                 solutions/ntk -> exercises/ntk (verified: no solutions, no hidden tests)
     tfdl release --all
-    tfdl grade ntk submissions/      autograde a class: one folder (or .ipynb) per student
+    tfdl grade ntk submissions/      autograde a class (one folder or .ipynb per student): student code in a
+                                     sandbox, checks outside it, in parallel; scores in nbgrader's gradebook
+    tfdl grade ntk submissions/ --engine nbgrader   the same through plain `nbgrader autograde`, one by one
+    tfdl report ntk                  instructor report of the last grading (distribution, parts, flags)
     tfdl export --csv grades.csv     the gradebook as CSV
     tfdl check exercises/ntk/ntk.ipynb   run the visible checks of one notebook and show the scores
 
@@ -61,8 +64,17 @@ def cmd_grade(args) -> int:
             bar.set_postfix_str(student)
             yield student, notebook
 
-    results, warnings = nbgrading.grade(course, args.assignment, submissions, cell_timeout=args.timeout,
-                                        wall_timeout=args.student_timeout, csv=csv, progress=progress)
+    if args.engine == "isolated":
+        def bar(total):
+            return tqdm(total=total, desc=f"grading {args.assignment} (isolated, "
+                        f"{'dask' if args.scheduler else args.workers or 'all cores'})", unit="student",
+                        file=sys.stderr)
+        results, warnings = nbgrading.grade_isolated(
+            course, args.assignment, submissions, cell_timeout=args.timeout, wall_timeout=args.student_timeout,
+            csv=csv, workers=args.workers, scheduler=args.scheduler, progress=bar, resume=not args.regrade)
+    else:
+        results, warnings = nbgrading.grade(course, args.assignment, submissions, cell_timeout=args.timeout,
+                                            wall_timeout=args.student_timeout, csv=csv, progress=progress)
     print(score_table(results))
     for w in warnings:
         print(f"warning: {w}", file=sys.stderr)
@@ -70,6 +82,20 @@ def cmd_grade(args) -> int:
     print(f"\n{len(results) - len(failed)} of {len(results)} submissions autograded"
           + (f"; not graded: {', '.join(failed)} (scored 0 until you look at them)" if failed else ""))
     print(f"feedback: {course / 'course_work' / 'feedback'}\ngrades (nbgrader export): {csv}")
+    if args.engine == "isolated":
+        print(f"report: {course / 'course_work' / 'reports' / (args.assignment + '.txt')} (and .csv)")
+    return 0
+
+
+def cmd_report(args) -> int:
+    from . import report
+    course = _course(args)
+    results = report.from_ledger(course, args.assignment)
+    if not results:
+        raise ToolError(f"no isolated grading results for {args.assignment!r} (run tfdl grade --engine isolated)")
+    csv_path, txt_path = report.write_report(course, args.assignment, results)
+    print(txt_path.read_text().rstrip())
+    print(f"\nwrote {csv_path} and {txt_path}")
     return 0
 
 
@@ -142,7 +168,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--student-timeout", type=float, default=600, metavar="S",
                    help="wall-clock limit for autograding one student (default: %(default)s)")
     p.add_argument("--csv", metavar="FILE", help="where nbgrader export writes (default: course_work/grades.csv)")
+    p.add_argument("--engine", choices=["isolated", "nbgrader"], default="isolated",
+                   help="isolated (default): student code in a sandbox (bubblewrap), checks outside it, grade "
+                        "cells anchored to the source, parallel and resumable, with an instructor report; "
+                        "nbgrader: plain 'nbgrader autograde', one student after another, checks inside the "
+                        "student's kernel")
+    p.add_argument("--workers", type=int, metavar="N",
+                   help="isolated engine: parallel graders on this machine (default: the number of cores)")
+    p.add_argument("--scheduler", metavar="ADDRESS",
+                   help="isolated engine: grade on this Dask distributed cluster (e.g. tcp://host:8786)")
+    p.add_argument("--regrade", action="store_true",
+                   help="isolated engine: grade again submissions already graded with the same notebook and grader")
     p.set_defaults(func=cmd_grade)
+
+    p = sub.add_parser("report", parents=[course], help="instructor report of an assignment graded in isolation",
+                       description="Score distribution, per part the failure rate and the most common failed "
+                                   "checks and hints, and the flagged submissions; writes "
+                                   "course_work/reports/<a>.csv and <a>.txt.")
+    p.add_argument("assignment", help="assignment name, e.g. ntk")
+    p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("export", parents=[course], help="export the gradebook as CSV",
                        description="Write the gradebook (all students, all or some assignments) with nbgrader's "

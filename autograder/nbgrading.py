@@ -409,3 +409,47 @@ def self_check(nb) -> tuple[list[Part], list[str]]:
         else:
             parts.append(Part(meta["grade_id"], "manual", None, float(meta.get("points", 0))))
     return parts, errors
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Grading a class with student code in a sandbox (autograder.batch): the verdicts never run in the student's process
+# ----------------------------------------------------------------------------------------------------------------
+def grade_isolated(course: Path, assignment: str, submissions: Path, *, cell_timeout: float | None = None,
+                   wall_timeout: float = 600, csv: Path | None = None, workers: int | None = None,
+                   scheduler: str | None = None, progress=None, resume: bool = True,
+                   memory_mb: int | None = None) -> tuple[list[Result], list[str]]:
+    """Like :func:`grade`, but each submission's code runs in a sandbox (autograder.sandbox), its grade cells are
+    anchored to the source (autograder.anchors), the checks run in the grading process, submissions are graded in
+    parallel and each result is committed at once (resumable).  Also writes the instructor report."""
+    from . import batch, report
+    from .sandbox import Limits
+
+    found = find_submissions(submissions, assignment)
+    if not found:
+        raise ToolError(f"no submissions in {submissions} (expected <student>/{assignment}.ipynb, "
+                        f"<student>/{assignment}/{assignment}.ipynb or <student>.ipynb)")
+    ensure_in_gradebook(course, assignment, list(found))
+    limits = Limits(wall_seconds=float(cell_timeout or 120), cpu_seconds=int(max(wall_timeout, 30)))
+    if memory_mb:
+        limits.memory_mb = int(memory_mb)
+    workers = workers or os.cpu_count() or 1
+    done = batch.grade_class(course, assignment, found, workers=workers, limits=limits, scheduler=scheduler,
+                             progress=progress, resume=resume)
+    results, warnings = [], []
+    for r in done:
+        result = Result(r.student, {p.grade_id: float(p.score or 0.0) for p in r.parts}, r.total, r.max_score,
+                        list(r.flags) + [n.splitlines()[0] for n in r.notes if n], r.valid)
+        manual = [p.grade_id for p in r.parts if p.kind == "manual" and p.score is None]
+        if manual and r.valid:
+            result.notes.append("needs manual grading: " + ", ".join(manual))
+        results.append(result)
+    report.write_report(course, assignment, done)
+    if any(r.valid for r in done):
+        run = nbgrader(course, "generate_feedback", assignment, "--force", timeout=wall_timeout)
+        if run.returncode != 0:
+            warnings.append(f"nbgrader generate_feedback: {nbgrader_error(run)}")
+    if csv is not None:
+        run = nbgrader(course, "export", f"--to={Path(csv).resolve()}", timeout=wall_timeout)
+        if run.returncode != 0:
+            warnings.append(f"nbgrader export: {nbgrader_error(run)}")
+    return results, warnings

@@ -40,7 +40,7 @@ def tfdl(*args: str) -> tuple[int, str, str]:
 # ----------------------------------------------------------------------------------------------------------------
 # Command line (fast)
 # ----------------------------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("command", [[], ["release"], ["grade"], ["check"], ["export"]])
+@pytest.mark.parametrize("command", [[], ["release"], ["grade"], ["check"], ["export"], ["report"]])
 def test_help_of_every_subcommand(command):
     code, out, _ = tfdl(*command, "--help")
     assert code == 0
@@ -156,7 +156,8 @@ def test_grading_a_fresh_clone_enters_the_assignment_without_touching_exercises(
 
 
 # ----------------------------------------------------------------------------------------------------------------
-# Grading a class (slow: one nbgrader autograde per student)
+# Grading a class with --engine nbgrader (slow: one plain nbgrader autograde per student). This documents what
+# nbgrader itself does with each hostile case; the default, isolated engine is tested in tests/test_batch.py.
 # ----------------------------------------------------------------------------------------------------------------
 # student -> (answers, expected scores of test_square, test_cube, explain; a word of the status)
 CLASS = {
@@ -200,7 +201,8 @@ def graded(released):
             add_submission(folder, student, "toy", tamper(student, fill(release_nb, dict(answers or {}))),
                            layout=layouts.get(student, "folder"))
     csv_path = released.parent / "grades.csv"
-    code, out, err = tfdl("grade", "toy", str(folder), "--course", str(released), "--timeout", str(CELL_TIMEOUT),
+    code, out, err = tfdl("grade", "toy", "--engine", "nbgrader", str(folder), "--course", str(released),
+                          "--timeout", str(CELL_TIMEOUT),
                           "--csv", str(csv_path))
     return {"course": released, "code": code, "out": out, "err": err, "csv": csv_path}
 
@@ -258,7 +260,8 @@ def test_a_second_batch_keeps_earlier_grades(graded, tmp_path):
     course = graded["course"]
     release_nb = nbformat.read(course / "exercises/toy/toy.ipynb", as_version=4)
     add_submission(tmp_path, "late", "toy", fill(release_nb, {"square": SQUARE}))
-    code, out, err = tfdl("grade", "toy", str(tmp_path), "--course", str(course), "--timeout", str(CELL_TIMEOUT))
+    code, out, err = tfdl("grade", "toy", "--engine", "nbgrader", str(tmp_path), "--course", str(course),
+                          "--timeout", str(CELL_TIMEOUT))
     assert code == 0, err
     assert scores(course, "late") == (2, 0, 0)
     for student, (_, expected, _) in CLASS.items():

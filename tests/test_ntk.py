@@ -266,7 +266,8 @@ def test_relu_ntk_reference_properties(X, depth, W_std, b_std):
     np.testing.assert_allclose(s_nngp, nngp, rtol=1e-4, atol=1e-12)
     for K in (nngp, ntk_):
         np.testing.assert_allclose(K, K.T, rtol=1e-12)
-        assert np.linalg.eigvalsh(K).min() >= -1e-9 * np.abs(K).max()
+        # nearly parallel inputs make K nearly singular; arccos keeps ~1e-8 relative there (see above)
+        assert np.linalg.eigvalsh(K).min() >= -1e-8 * np.abs(K).max()
     _, ntk_default = GRADING.relu_ntk(X, X, depth)
     np.testing.assert_allclose(np.diag(ntk_default), 2 * (depth + 1) * np.sum(X * X, axis=1) / 3, rtol=1e-6)
 

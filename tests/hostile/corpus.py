@@ -1,0 +1,203 @@
+"""The hostile corpus: submissions of the ``hostile`` assignment (tests/fixtures/solutions/hostile) that tamper
+with the grader, crash, hang or break the notebook.
+
+``CASES[name] = Case(answers, expected, flag, extra, tamper, why)``: ``answers`` replace the solution cells
+(``square``, ``normalize``, ``net``; ``explain`` is the written answer), ``extra`` is a cell inserted after the
+setup cell, ``tamper`` edits the notebook (or returns raw text), ``expected`` is what the honest parts earn
+(test_square, test_normalize, test_net; 2 + 3 + 2 points), ``flag`` a word the report must show.
+Build a class folder with :func:`build`; ``python -m tests.hostile.compare_nbgrader`` grades it with plain
+nbgrader and with the isolated grader and prints the table of tests/hostile/RESULTS.md.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import nbformat
+
+from tests.conftest import add_submission, fill
+
+SQUARE = "def square(x):\n    return x * x"
+NORMALIZE = "def normalize(X):\n    return X / np.linalg.norm(X, axis=1, keepdims=True)"
+NET = "def net(d):\n    return torch.nn.Sequential(torch.nn.Linear(d, 8), torch.nn.ReLU(), torch.nn.Linear(8, 1))"
+HONEST = {"square": SQUARE, "normalize": NORMALIZE, "net": NET}
+WRONG_NET = "def net(d):\n    return torch.nn.Sequential(torch.nn.Linear(d, 1))"
+STUB = "def {0}(*args):\n    raise NotImplementedError()"
+
+
+@dataclass
+class Case:
+    answers: dict = field(default_factory=dict)
+    expected: tuple = (0, 0, 0)
+    flag: str = ""
+    extra: str | None = None
+    tamper: Callable | None = None
+    why: str = ""
+
+
+def _cells_with(nb, gid):
+    return [i for i, c in enumerate(nb.cells) if c.metadata.get("nbgrader", {}).get("grade_id") == gid]
+
+
+def _delete(gid):
+    def f(nb):
+        nb.cells = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") != gid]
+        return nb
+    return f
+
+
+def _duplicate(gid):
+    def f(nb):
+        i = _cells_with(nb, gid)[0]
+        copy = nbformat.from_dict(json.loads(json.dumps(nb.cells[i])))
+        copy.id = "copied-cell"
+        nb.cells.insert(i + 1, copy)
+        return nb
+    return f
+
+
+def _edit(gid, source):
+    def f(nb):
+        nb.cells[_cells_with(nb, gid)[0]].source = source
+        return nb
+    return f
+
+
+def _convert(gid):
+    def f(nb):
+        i = _cells_with(nb, gid)[0]
+        old = nb.cells[i]
+        new = nbformat.v4.new_markdown_cell(old.source, metadata=old.metadata)
+        new.id = old.id
+        nb.cells[i] = new
+        return nb
+    return f
+
+
+def _move_to_end(gid):
+    def f(nb):
+        i = _cells_with(nb, gid)[0]
+        nb.cells.append(nb.cells.pop(i))
+        return nb
+    return f
+
+
+def _empty(nb):
+    nb.cells = []
+    return nb
+
+
+CASES: dict[str, Case] = {
+    "honest": Case(HONEST, (2, 3, 2), why="the reference answers"),
+    "untouched": Case({}, (0, 0, 0), why="the release as handed out"),
+    "patch_autograder": Case({"square": SQUARE}, (2, 0, 0), extra=(
+        "import autograder.core as core\ncore.Report.score = lambda self: core.Score(self.points)\n"
+        "core.Report.check = lambda self, *a, **k: None"),
+        why="replaces Report.score and Report.check by full marks"),
+    "patch_sys_modules": Case({"square": SQUARE}, (2, 0, 0), extra=(
+        "import sys, types\nfake = types.ModuleType('autograder.core')\n"
+        "class Report:\n    def __init__(self, part, points, tests='visible'):\n        self.points = points\n"
+        "    def check(self, *a, **k):\n        pass\n    def score(self):\n        return self.points\n"
+        "fake.Report = Report\nfake.call_student = lambda f, *a, **k: None\nfake.compare = fake.error_verdict = "
+        "fake.plain_value = lambda *a, **k: None\nsys.modules['autograder.core'] = fake"),
+        why="puts a fake autograder.core into sys.modules"),
+    "patch_numpy": Case({"square": SQUARE, "normalize": "def normalize(X):\n    return X"}, (2, 0, 0), extra=(
+        "np.allclose = lambda *a, **k: True\nnp.testing.assert_allclose = lambda *a, **k: None"),
+        why="np.allclose always True, normalize returns its input"),
+    "patch_torch": Case({"square": SQUARE, "net": WRONG_NET}, (2, 0, 1), extra=(
+        "torch.Tensor.numel = lambda self: 41 if self.dim() == 2 else 0"),
+        why="torch.Tensor.numel patched so that a net with 4 parameters counts 41 (its shape check is honest)"),
+    "patch_builtins": Case({"square": SQUARE, "net": WRONG_NET}, (2, 0, 1), extra=(
+        "import builtins\nbuiltins.sum = lambda *a, **k: 41"),
+        why="builtins.sum patched so that any parameter count is 41 (the shape check is honest)"),
+    "showtraceback": Case({}, (0, 0, 0), extra=(
+        "import autograder.core as core\ncore.Report.score = lambda self: 1 / 0\n"
+        "ip = get_ipython()\nip.showtraceback = lambda *a, **k: None\n"
+        "ip._showtraceback = lambda *a, **k: None"),
+        why="errors of the test cells hidden: nbgrader then gives full points"),
+    "always_equal": Case({"square": "class Yes:\n    def __eq__(self, other):\n        return True\n"
+                                    "    def __repr__(self):\n        return '9'\n"
+                                    "def square(x):\n    return Yes()"}, (0, 0, 0),
+                         why="square returns an object whose == is always True"),
+    "lies_about_shape": Case({"normalize": "class Fake:\n    shape = (2, 2)\n    dtype = np.float64\n"
+                                           "    def __array__(self, *a, **k):\n"
+                                           "        return np.array([[0.6, 0.8], [1.0, 0.0]])\n"
+                                           "def normalize(X):\n    return Fake()"}, (0, 0, 0),
+                             why="an object that claims shape and dtype and converts to the visible answer"),
+    "reads_solutions": Case({"square": SQUARE, "normalize": (
+        "try:\n    from autograder.core import instructor_module\n    _ref = instructor_module('hostile')\n"
+        "    def normalize(X):\n        return _ref.normalize(X)\nexcept Exception:\n"
+        "    def normalize(X):\n        return X")}, (2, 0, 0),
+        why="imports the instructor's solutions/hostile/grading.py and returns its answers"),
+    "writes_outside": Case(HONEST, (2, 3, 2), extra=(
+        "import os, glob\nfor d in [os.environ.get('TFDL_COURSE_ROOT', ''), os.path.expanduser('~'), '/tmp']:\n"
+        "    try:\n        open(os.path.join(d, 'PWNED_BY_HOSTILE'), 'w').write('x')\n    except Exception:\n"
+        "        pass\nfor p in glob.glob(os.path.join(os.environ.get('TFDL_COURSE_ROOT', '/nonexistent'), "
+        "'course_work', 'submitted', '*', '*', '*.ipynb')):\n    try:\n        open(p, 'w').write('{}')\n"
+        "    except Exception:\n        pass"),
+        why="writes into the course directory and over other students' submissions"),
+    "infinite_loop": Case(dict(HONEST, square="def square(x):\n    while True:\n        pass"), (0, 3, 2),
+                          why="square never returns"),
+    "loop_catches_interrupt": Case(dict(HONEST, square=(
+        "def square(x):\n    while True:\n        try:\n            while True:\n                pass\n"
+        "        except KeyboardInterrupt:\n            pass")), (0, 3, 2),
+        why="square loops and swallows KeyboardInterrupt"),
+    "sleeps": Case(dict(HONEST, square="import time\ntime.sleep(3600)\n" + SQUARE), (0, 3, 2),
+                   why="a cell sleeps for an hour"),
+    "os_exit": Case(dict(HONEST, normalize="import os\ndef normalize(X):\n    os._exit(1)"), (2, 0, 2),
+                    why="normalize calls os._exit"),
+    "segfault": Case(dict(HONEST, net="import ctypes\nctypes.string_at(0)\n" + NET), (2, 3, 0),
+                     why="a segmentation fault through ctypes"),
+    "memory_bomb": Case(dict(HONEST, square="def square(x):\n    blocks = []\n    while True:\n"
+                                            "        blocks.append(np.ones(2 ** 27))"), (0, 3, 2),
+                        why="square allocates until memory runs out"),
+    "forks": Case(HONEST, (2, 3, 2), extra=(
+        "import os\nfor _ in range(4):\n    if os.fork() == 0:\n        while True:\n            pass"),
+        why="forks four children that spin forever"),
+    "huge_output": Case(dict(HONEST, square="def square(x):\n    print('x' * 50_000_000)\n    return x * x"),
+                        (2, 3, 2), why="prints 50 MB in every call"),
+    "nan_inf": Case(dict(HONEST, normalize="def normalize(X):\n    return X * np.nan + np.inf"), (2, 0, 2),
+                    why="normalize returns NaN and inf"),
+    "wrong_types": Case({"square": "def square(x):\n    return str(x * x)",
+                         "normalize": "def normalize(X):\n    return {'a': 1}", "net": "def net(d):\n    return 'net'"},
+                        (0, 0, 0), why="a string, a dict and a string"),
+    "wrong_shapes": Case(dict(HONEST, normalize="def normalize(X):\n    return (X / np.linalg.norm(X, axis=1, "
+                                                "keepdims=True)).T"), (2, 0, 2), why="normalize transposed"),
+    "not_json": Case(tamper=lambda nb: '{"cells": [', expected=(0, 0, 0), flag="invalid notebook",
+                     why="a truncated file"),
+    "empty_notebook": Case(tamper=_empty, expected=(0, 0, 0), flag="deleted", why="a notebook with no cells"),
+    "deletes_test_cell": Case(HONEST, (2, 0, 2), flag="test_normalize deleted", tamper=_delete("test_normalize"),
+                              why="the test cell of normalize deleted"),
+    "duplicates_test_cell": Case(HONEST, (0, 3, 2), flag="test_square duplicated", tamper=_duplicate("test_square"),
+                                 why="the test cell of square copied"),
+    "edits_test_cell": Case(dict(HONEST, normalize=STUB.format("normalize")), (2, 0, 2),
+                            flag="test_normalize edited", tamper=_edit("test_normalize", "3"),
+                            why="test cell of normalize replaced by '3'"),
+    "converts_test_cell": Case(HONEST, (0, 3, 2), flag="test_square converted", tamper=_convert("test_square"),
+                               why="the test cell of square turned into markdown"),
+    "moves_test_cell": Case(HONEST, (0, 3, 2), flag="test_square moved", tamper=_move_to_end("test_square"),
+                            why="the test cell of square moved to the end"),
+}
+
+
+def build(folder: Path, release_nb) -> dict[str, Path]:
+    """Write every case's notebook into ``folder`` (``<case>/hostile.ipynb``)."""
+    paths = {}
+    for name, case in CASES.items():
+        answers = {k: v for k, v in case.answers.items()}
+        for part in ("square", "normalize", "net"):
+            answers.setdefault(part, STUB.format(part))
+        nb = fill(release_nb, answers)
+        if case.extra:
+            i = next(i for i, c in enumerate(nb.cells) if c.metadata.get("nbgrader", {}).get("grade_id") == "setup")
+            extra = nbformat.v4.new_code_cell(case.extra)
+            nb.cells.insert(i + 1, extra)
+        if case.tamper:
+            nb = case.tamper(nb)
+        if isinstance(nb, str):
+            paths[name] = add_submission(folder, name, "hostile", text=nb)
+        else:
+            paths[name] = add_submission(folder, name, "hostile", nb)
+    return paths

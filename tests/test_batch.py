@@ -1,0 +1,184 @@
+"""autograder.batch through ``tfdl grade --engine isolated``: the hostile corpus (tests/hostile), the gradebook,
+feedback, export and report, resuming, determinism, and the ntk assignment graded as in-process.
+
+The hostile corpus is graded on the ``hostile`` assignment of tests/fixtures (make_hostile.py); every case must
+score exactly what its honest parts earn, be flagged where it tampers, and leave the others alone.
+"""
+from __future__ import annotations
+
+import csv
+import functools
+import json
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from autograder import batch, nbgrading
+from autograder.sandbox import bwrap_available
+from tests.conftest import add_submission, fill, make_course
+from tests.hostile.corpus import CASES, build
+from tests.test_cli import tfdl
+
+PARTS = ("test_square", "test_normalize", "test_net")
+CALL_TIMEOUT = 5  # seconds per student call or cell (the looping cases cost this much)
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("hostile")
+    course = make_course(tmp, ["hostile"])
+    nbgrading.release(course, "hostile")
+    release = nbformat.read(course / "exercises" / "hostile" / "hostile.ipynb", as_version=4)
+    folder = tmp / "submissions"
+    build(folder, release)
+    code, out, err = tfdl("grade", "hostile", str(folder), "--course", str(course), "--engine", "isolated",
+                          "--workers", "2", "--timeout", str(CALL_TIMEOUT), "--csv", str(tmp / "grades.csv"))
+    return {"course": course, "folder": folder, "code": code, "out": out, "err": err, "csv": tmp / "grades.csv"}
+
+
+def scores(course, student, assignment="hostile", parts=PARTS):
+    r = nbgrading.read_scores(course, assignment, student)
+    return tuple(r.parts[p] for p in parts)
+
+
+@pytest.mark.slow
+def test_every_hostile_case_scores_what_its_honest_parts_earn(corpus):
+    assert corpus["code"] == 0, corpus["err"]
+    got = {s: scores(corpus["course"], s) for s in CASES}
+    assert got == {s: tuple(float(x) for x in c.expected) for s, c in CASES.items()}
+    assert len(CASES) >= 20
+
+
+@pytest.mark.slow
+def test_tampering_is_named_in_the_table_and_the_report(corpus):
+    lines = {line.split()[0]: line for line in corpus["out"].splitlines() if line.strip()}
+    for student, case in CASES.items():
+        assert case.flag in lines[student], lines[student]
+    report = (corpus["course"] / "course_work" / "reports" / "hostile.txt").read_text()
+    flagged = report.split("Flagged submissions")[1].split("Notes")[0]
+    for student, case in CASES.items():
+        assert (student + ":" in flagged) == bool(case.flag), student
+    assert "grading hostile (isolated" in corpus["err"] and "ETA" not in corpus["out"]  # tqdm on stderr
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not bwrap_available(), reason="without bubblewrap the fallback does not hide the file system")
+def test_nothing_outside_the_sandbox_was_touched(corpus):
+    course = corpus["course"]
+    assert not list(course.rglob("PWNED_BY_HOSTILE")) and not Path("/tmp/PWNED_BY_HOSTILE").exists()
+    assert not (Path.home() / "PWNED_BY_HOSTILE").exists()
+    for path in (course / "course_work" / "submitted").glob("*/hostile/hostile.ipynb"):
+        assert len(nbformat.read(path, as_version=4).cells) > 0 or path.parts[-3] == "empty_notebook"
+
+
+@pytest.mark.slow
+def test_gradebook_feedback_and_export(corpus):
+    course = corpus["course"]
+    with nbgrading.Gradebook(nbgrading.gradebook_url(course)) as gb:
+        grades = {g.name: g for g in gb.find_submission_notebook("hostile", "hostile", "honest").grades}
+        assert grades["test_square"].auto_score == 2 and not grades["test_square"].needs_manual_grade
+        assert grades["explain"].needs_manual_grade  # left for formgrader
+        crashed = {g.name: g for g in gb.find_submission_notebook("hostile", "hostile", "os_exit").grades}
+        assert crashed["test_net"].auto_score == 2 and not crashed["test_normalize"].needs_manual_grade
+    rows = {r["student_id"]: r for r in csv.DictReader(corpus["csv"].open())}
+    assert set(rows) == set(CASES) and float(rows["honest"]["score"]) == 7
+    html = (course / "course_work" / "feedback" / "honest" / "hostile" / "hostile.html").read_text()
+    assert "square: 2 of 2 all checks passed" in html and "hidden case 1" in html
+    for secret in ("instructor_module", "ref.HIDDEN", "BEGIN HIDDEN"):
+        assert secret not in html  # the part's messages, never the hidden test code
+    tampered = (course / "course_work" / "feedback" / "edits_test_cell" / "hostile" / "hostile.html").read_text()
+    assert "test_normalize edited" in tampered
+
+
+@pytest.mark.slow
+def test_a_second_run_resumes_and_regrading_gives_the_same_scores(corpus, tmp_path):
+    course = corpus["course"]
+    ledger = course / "course_work" / "isolated" / "hostile.jsonl"
+    before = ledger.read_text().count("\n")
+    code, out, err = tfdl("grade", "hostile", str(corpus["folder"]), "--course", str(course), "--engine",
+                          "isolated", "--timeout", str(CALL_TIMEOUT))
+    assert code == 0, err
+    assert ledger.read_text().count("\n") == before  # nothing graded twice
+    again = tmp_path / "again"
+    for student in ("honest", "patch_numpy", "infinite_loop"):
+        add_submission(again, student, "hostile", corpus["folder"] / student / "hostile.ipynb")
+    code, out, err = tfdl("grade", "hostile", str(again), "--course", str(course), "--engine", "isolated",
+                          "--timeout", str(CALL_TIMEOUT), "--regrade", "--workers", "1")
+    assert code == 0, err
+    assert ledger.read_text().count("\n") == before + 3
+    for student in ("honest", "patch_numpy", "infinite_loop"):
+        assert scores(course, student) == tuple(float(x) for x in CASES[student].expected)
+
+
+@pytest.mark.slow
+def test_an_interrupted_batch_loses_nothing(tmp_path):
+    """Results are committed one by one: grading the class after a partial run grades only the rest."""
+    course = make_course(tmp_path, ["hostile"])
+    nbgrading.release(course, "hostile")
+    release = nbformat.read(course / "exercises" / "hostile" / "hostile.ipynb", as_version=4)
+    folder = tmp_path / "class"
+    for s in ("a", "b", "c"):
+        add_submission(folder, s, "hostile", fill(release, {"square": "def square(x):\n    return x * x"}))
+    found = nbgrading.find_submissions(folder, "hostile")
+    nbgrading.ensure_in_gradebook(course, "hostile", list(found))
+    batch.grade_class(course, "hostile", {"a": found["a"]})  # "interrupted" after one
+    graded = []
+    results = batch.grade_class(course, "hostile", found, progress=lambda n: graded.append(n) or _Bar())
+    assert graded == [2] and [r.total for r in results] == [2, 2, 2]
+    entries = [json.loads(line) for line in (course / "course_work/isolated/hostile.jsonl").read_text().splitlines()]
+    assert [e["student"] for e in entries] == ["a", "b", "c"]
+
+
+class _Bar:
+    def update(self, n):
+        pass
+
+    def set_postfix_str(self, s):
+        pass
+
+
+@pytest.mark.slow
+def test_ntk_isolated_scores_equal_the_in_process_checks(tmp_path):
+    from autograder import ntk
+    from tests.notebooks import source_notebook
+    from tests.test_ntk import grade, predict_variant
+
+    course = make_course(tmp_path, ["ntk"])
+    nbgrading.release(course, "ntk")
+    release = nbformat.read(course / "exercises" / "ntk" / "ntk.ipynb", as_version=4)
+    solution = {c.metadata["nbgrader"]["grade_id"]: c.source for c in source_notebook("ntk").cells
+                if c.metadata.get("nbgrader", {}).get("solution") and c.cell_type == "code"}
+    import inspect
+    wrong_predict = (inspect.getsource(predict_variant) + "\nimport functools\n"
+                     "ntk_predict = functools.partial(predict_variant, mistake='one step too many')")
+    folder = tmp_path / "submissions"
+    add_submission(folder, "full", "ntk", fill(release, dict(solution)))
+    add_submission(folder, "partial", "ntk", fill(release, {"relu_ntk": solution["relu_ntk"],
+                                                              "ntk_predict": "import numpy as np\n" + wrong_predict}))
+    results, warnings = nbgrading.grade_isolated(course, "ntk", folder, cell_timeout=60, workers=2)
+    got = {r.student: r.parts for r in results}
+    full = {f"check_{p}": float(v) for p, v in ntk.POINTS.items()}
+    assert {k: v for k, v in got["full"].items() if k.startswith("check_")} == full
+    expected = grade("ntk_predict", functools.partial(predict_variant, mistake="one step too many"))[0]
+    assert got["partial"] == {"check_empirical_ntk": 0, "check_relu_ntk": 4, "check_NTKMLP": 0,
+                              "check_ntk_predict": expected, "written_finite_width": 0}
+    assert not warnings
+
+
+@pytest.mark.slow
+def test_the_same_batch_runs_on_a_dask_cluster(tmp_path):
+    distributed = pytest.importorskip("distributed")
+    course = make_course(tmp_path, ["hostile"])
+    nbgrading.release(course, "hostile")
+    release = nbformat.read(course / "exercises" / "hostile" / "hostile.ipynb", as_version=4)
+    folder = tmp_path / "class"
+    add_submission(folder, "honest", "hostile", fill(release, {"square": "def square(x):\n    return x * x"}))
+    add_submission(folder, "loops", "hostile", fill(release, {"square": "def square(x):\n    while True:\n"
+                                                                        "        pass"}))
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cl:
+        code, out, err = tfdl("grade", "hostile", str(folder), "--course", str(course), "--engine", "isolated",
+                              "--scheduler", cl.scheduler_address, "--timeout", "3")
+    assert code == 0, err
+    assert scores(course, "honest") == (2, 0, 0) and scores(course, "loops") == (0, 0, 0)
+    assert "(isolated, dask)" in err

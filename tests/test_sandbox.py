@@ -1,0 +1,171 @@
+"""autograder.sandbox: student code in a separate, limited process; only plain data comes back."""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from autograder import sandbox
+from autograder.sandbox import Limits, RemoteError, RemoteObject, Sandbox, SandboxError, decode, encode
+from tests.conftest import REPO
+
+needs_bwrap = pytest.mark.skipif(not sandbox.bwrap_available(), reason="bubblewrap is not installed")
+
+
+@pytest.fixture(scope="module")
+def box():
+    with Sandbox(Limits(wall_seconds=10, memory_mb=3072)) as sb:
+        error, _ = sb.execute("import numpy as np\nimport torch\n"
+                              "def double(x):\n    x *= 2\n    return x\n"
+                              "def pair(a, b):\n    return (a, [b, {'k': a}])\n"
+                              "def stub(*a):\n    raise NotImplementedError()\n"
+                              "def leave(*a):\n    import sys\n    sys.exit(3)\n"
+                              "def noisy(x):\n    print('x' * 10_000_000)\n    return x\n"
+                              "class Yes:\n    def __eq__(self, other):\n        return True\n"
+                              "def yes(*a):\n    return Yes()\n"
+                              "def draw(n):\n    return torch.randn(n), np.random.rand(n)\n"
+                              "def mlp(d):\n    return torch.nn.Sequential(torch.nn.Linear(d, 4), torch.nn.ReLU(),"
+                              " torch.nn.Linear(4, 1))\n"
+                              "class Mine(torch.nn.Module):\n    def __init__(self):\n        super().__init__()\n"
+                              "        self.lin = torch.nn.Linear(3, 1)\n    def forward(self, x):\n"
+                              "        return self.lin(x)\n"
+                              "def patched(d):\n    torch.nn.Linear.forward = lambda self, x: x.sum(-1, keepdim=True)\n"
+                              "    return torch.nn.Sequential(torch.nn.Linear(d, 1))\n"
+                              "def spin(*a):\n    while True:\n        pass\n")
+        assert error is None
+        yield sb
+
+
+@pytest.mark.parametrize("value", [np.arange(6, dtype=np.float32).reshape(2, 3), np.array([1, 2], dtype=np.int64),
+                                   np.array([True]), np.float64(2.5), 3, 2.5, "s", None, float("nan"),
+                                   (1, [2.0, {"a": np.zeros(2)}]), {3: "int keys"}])
+def test_codec_round_trips_plain_data(value):
+    back = decode(encode(value))
+    if isinstance(value, np.ndarray):
+        assert back.dtype == value.dtype and np.array_equal(back, value)
+    elif isinstance(value, float) and value != value:
+        assert back != back
+    elif isinstance(value, tuple):
+        assert back[0] == 1 and back[1][0] == 2.0 and np.array_equal(back[1][1]["a"], np.zeros(2))
+    else:
+        assert back == value
+
+
+def test_codec_keeps_tensor_dtypes_and_refuses_objects():
+    t = decode(encode(torch.arange(3, dtype=torch.float32)))
+    assert isinstance(t, torch.Tensor) and t.dtype == torch.float32
+    with pytest.raises(TypeError):
+        encode(object())
+    with pytest.raises(TypeError):
+        encode(np.array([object()], dtype=object), handles={})
+    with pytest.raises(SandboxError):  # an answer claiming an object array is refused, never unpickled
+        decode({"__nd": {"dtype": "|O", "shape": [1], "b64": ""}})
+
+
+def test_calls_return_plain_data_and_mirror_in_place_changes(box):
+    x = np.ones(3)
+    out = box.call("double", (x,), {})
+    assert isinstance(out, np.ndarray) and out.tolist() == [2, 2, 2]
+    assert x.tolist() == [2, 2, 2]  # the student's in-place change is visible to the purity checks
+    assert box.call("pair", (1, "b"), {}) == (1, ["b", {"k": 1}])
+
+
+def test_exceptions_come_back_as_exceptions_that_cannot_stop_the_grader(box):
+    with pytest.raises(NotImplementedError):
+        box.call("stub", (), {})
+    with pytest.raises(RemoteError) as info:
+        box.call("leave", (), {})
+    assert type(info.value).__name__ == "SystemExit" and isinstance(info.value, Exception)
+
+
+def test_objects_stay_in_the_sandbox(box):
+    liar = box.call("yes", (), {})
+    assert isinstance(liar, RemoteObject)
+    assert (liar == 9) is False  # its __eq__ runs nowhere near the grader
+    model = box.call("Mine", (), {})  # a module of the student's own class: a handle
+    assert isinstance(model, RemoteObject)
+    out = model(torch.ones(2, 3))
+    assert isinstance(out, torch.Tensor) and out.shape == (2, 1)
+    assert sum(p.numel() for p in model.parameters()) == 3 + 1
+
+
+def test_standard_torch_modules_come_back_by_value_built_from_genuine_classes(box):
+    torch.manual_seed(3)
+    model = box.call("mlp", (3,), {})
+    torch.manual_seed(3)
+    twin = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.ReLU(), torch.nn.Linear(4, 1))
+    assert type(model) is torch.nn.Sequential and [type(m) for m in model] == [type(m) for m in twin]
+    x = torch.randn(5, 3)
+    assert torch.equal(model(x), twin(x))
+    patched = box.call("patched", (3,), {})  # its Linear.forward patch stayed in the sandbox
+    assert torch.allclose(patched(x), x @ patched[0].weight.T + patched[0].bias)
+
+
+def test_rng_state_travels_with_each_call(box):
+    torch.manual_seed(7)
+    np.random.seed(7)
+    t, a = box.call("draw", (3,), {})
+    after = torch.randn(1)
+    torch.manual_seed(7)
+    np.random.seed(7)
+    assert torch.equal(t, torch.randn(3)) and np.array_equal(a, np.random.rand(3))
+    assert torch.equal(after, torch.randn(1))  # the grader's generator moved on as if the call ran here
+
+
+def test_printed_output_is_capped(box):
+    assert box.call("noisy", (5,), {}) == 5
+
+
+def test_wall_clock_limit_kills_and_reports():
+    with Sandbox(Limits(wall_seconds=2)) as sb:
+        sb.execute("def spin():\n    while True:\n        try:\n            pass\n        except BaseException:\n"
+                   "            pass")
+        start = time.monotonic()
+        with pytest.raises(SandboxError, match="time limit"):
+            sb.call("spin", (), {})
+        assert time.monotonic() - start < 6 and not sb.alive()
+
+
+def test_os_exit_and_segfault_are_reported():
+    with Sandbox(Limits(wall_seconds=10)) as sb:
+        with pytest.raises(SandboxError, match="exit status 4"):
+            sb.execute("import os\nos._exit(4)")
+    with Sandbox(Limits(wall_seconds=10)) as sb:
+        with pytest.raises(SandboxError, match="segmentation fault|exit status"):
+            sb.execute("import ctypes\nctypes.string_at(0)")
+
+
+def test_memory_limit():
+    with Sandbox(Limits(wall_seconds=20, memory_mb=1024)) as sb:
+        error, _ = sb.execute("import numpy as np\nx = np.ones(2 ** 31)")
+        assert error and "MemoryError" in error
+
+
+@needs_bwrap
+def test_the_sandbox_sees_no_course_files_no_network_and_writes_nowhere(tmp_path):
+    marker = tmp_path / "outside.txt"
+    with Sandbox(Limits(wall_seconds=20)) as sb:
+        assert sb.isolate
+        code = (f"import os, socket\nsolutions = os.path.exists({str(REPO / 'solutions')!r})\n"
+                f"course_work = os.path.exists({str(REPO / 'course_work')!r})\n"
+                f"tests = os.path.exists({str(REPO / 'tests')!r})\n"
+                "env = sorted(os.environ)\n"
+                "try:\n    socket.create_connection(('1.1.1.1', 80), timeout=2)\n    net = True\n"
+                "except OSError:\n    net = False\n"
+                f"try:\n    open({str(marker)!r}, 'w').write('x')\n    wrote = True\nexcept OSError:\n"
+                "    wrote = False\n"
+                "open('scratch.txt', 'w').write('the working directory is writable')\n"
+                "def facts():\n    return solutions, course_work, tests, net, wrote, 'TFDL_COURSE_ROOT' in env, os.getcwd()")
+        assert sb.execute(code)[0] is None
+        assert sb.call("facts", (), {}) == (False, False, False, False, False, False, "/tmp/work")
+    assert not marker.exists()
+
+
+def test_fallback_without_bubblewrap_still_limits_time():
+    with Sandbox(Limits(wall_seconds=2), isolate=False) as sb:
+        sb.execute("def f(x):\n    return x + 1\ndef spin():\n    while True:\n        pass")
+        assert sb.call("f", (1,), {}) == 2
+        with pytest.raises(SandboxError, match="time limit"):
+            sb.call("spin", (), {})
