@@ -322,6 +322,9 @@ class Sandbox:
             if entry and p.is_dir() and "site-packages" in p.parts:
                 ro.add(p)
         cmd = ["bwrap", "--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL"]
+        # The private /tmp first: bwrap mounts in order, so the read-only binds below stay visible even when the
+        # course (its venv, this package) lives under /tmp, as a CI clone may.
+        cmd += ["--size", str(self.limits.tmpfs_mb * 2 ** 20), "--tmpfs", "/tmp", "--dir", "/tmp/work"]
         for p in sorted(ro, key=lambda p: len(p.parts)):
             cmd += ["--ro-bind", str(p), str(p)]
         for name in ("lib", "lib64", "bin", "sbin"):
@@ -332,8 +335,7 @@ class Sandbox:
         for f in ("/etc/ld.so.cache", "/etc/localtime", "/etc/nsswitch.conf", "/etc/passwd", "/etc/group"):
             if Path(f).exists():
                 cmd += ["--ro-bind", f, f]
-        cmd += ["--size", str(self.limits.tmpfs_mb * 2 ** 20), "--tmpfs", "/tmp", "--dir", "/tmp/work",
-                "--proc", "/proc", "--dev", "/dev", "--remount-ro", "/", "--chdir", "/tmp/work"]
+        cmd += ["--proc", "/proc", "--dev", "/dev", "--remount-ro", "/", "--chdir", "/tmp/work"]
         return cmd + worker
 
     def start(self) -> "Sandbox":
