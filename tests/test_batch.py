@@ -17,7 +17,7 @@ import pytest
 from autograder import batch, nbgrading
 from autograder.sandbox import bwrap_available
 from tests.conftest import add_submission, fill, make_course
-from tests.hostile.corpus import CASES, build
+from tests.hostile.corpus import CASES, build, clear_outside_markers
 from tests.test_cli import tfdl
 
 PARTS = ("test_square", "test_normalize", "test_net")
@@ -32,6 +32,7 @@ def corpus(tmp_path_factory):
     release = nbformat.read(course / "exercises" / "hostile" / "hostile.ipynb", as_version=4)
     folder = tmp / "submissions"
     build(folder, release)
+    clear_outside_markers()  # left by an earlier plain-nbgrader run, which lets the case write them
     code, out, err = tfdl("grade", "hostile", str(folder), "--course", str(course), "--engine", "isolated",
                           "--workers", "2", "--timeout", str(CALL_TIMEOUT), "--csv", str(tmp / "grades.csv"))
     return {"course": course, "folder": folder, "code": code, "out": out, "err": err, "csv": tmp / "grades.csv"}

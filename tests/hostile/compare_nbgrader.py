@@ -14,7 +14,7 @@ import nbformat
 
 from autograder import nbgrading
 from tests.conftest import make_course
-from tests.hostile.corpus import CASES, build
+from tests.hostile.corpus import CASES, build, clear_outside_markers
 
 PARTS = ("test_square", "test_normalize", "test_net")
 TIMEOUT = 5
@@ -23,6 +23,7 @@ TIMEOUT = 5
 def main() -> int:
     tmp = Path(tempfile.mkdtemp(prefix="tfdl-hostile-"))
     got = {}
+    clear_outside_markers()
     for engine in ("isolated", "nbgrader"):
         course = make_course(tmp / engine, ["hostile"])
         nbgrading.release(course, "hostile")
@@ -34,7 +35,7 @@ def main() -> int:
         else:
             results, _ = nbgrading.grade(course, "hostile", folder, cell_timeout=TIMEOUT, wall_timeout=120)
         got[engine] = {r.student: (tuple(r.parts.get(p, 0.0) for p in PARTS), r.notes) for r in results}
-        got[engine + "-pwned"] = sorted(str(p) for p in course.rglob("PWNED_BY_HOSTILE"))
+        got[engine + "-pwned"] = sorted(str(p) for p in course.rglob("PWNED_BY_HOSTILE")) + clear_outside_markers()
     lines = ["| case | what it does | honest score | isolated grader | plain nbgrader |", "|---|---|---|---|---|"]
     wrong = {"isolated": 0, "nbgrader": 0}
     for name, case in CASES.items():

@@ -89,6 +89,18 @@ def _empty(nb):
     return nb
 
 
+OUTSIDE_MARKERS = (Path("/tmp/PWNED_BY_HOSTILE"), Path.home() / "PWNED_BY_HOSTILE")
+
+
+def clear_outside_markers() -> list[str]:
+    """Remove the files the writes_outside case leaves outside a course (plain nbgrader lets it write them);
+    return the ones that were there, so a run can report them and the next run starts clean."""
+    found = [str(p) for p in OUTSIDE_MARKERS if p.exists()]
+    for p in OUTSIDE_MARKERS:
+        p.unlink(missing_ok=True)
+    return found
+
+
 CASES: dict[str, Case] = {
     "honest": Case(HONEST, (2, 3, 2), why="the reference answers"),
     "untouched": Case({}, (0, 0, 0), why="the release as handed out"),
