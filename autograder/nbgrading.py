@@ -328,8 +328,15 @@ def grade(course: Path, assignment: str, submissions: Path, *, cell_timeout: flo
                 if deleted:  # nbgrader only marks them "needs manual grading"
                     result.notes.insert(0, "grade cells deleted: " + ", ".join(deleted))
         results.append(result)
-    graded = [r.student for r in results if r.graded]
-    if graded:
+    warnings += feedback_and_export(course, assignment, any(r.graded for r in results), csv, wall_timeout)
+    return results, warnings
+
+
+def feedback_and_export(course: Path, assignment: str, any_graded: bool, csv: Path | None,
+                        wall_timeout: float) -> list[str]:
+    """After a batch: nbgrader generate_feedback (when anyone was graded) and nbgrader export; the warnings."""
+    warnings = []
+    if any_graded:
         run = nbgrader(course, "generate_feedback", assignment, "--force", timeout=wall_timeout)
         if run.returncode != 0:
             warnings.append(f"nbgrader generate_feedback: {nbgrader_error(run)}")
@@ -337,7 +344,7 @@ def grade(course: Path, assignment: str, submissions: Path, *, cell_timeout: flo
         run = nbgrader(course, "export", f"--to={Path(csv).resolve()}", timeout=wall_timeout)
         if run.returncode != 0:
             warnings.append(f"nbgrader export: {nbgrader_error(run)}")
-    return results, warnings
+    return warnings
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -444,12 +451,5 @@ def grade_isolated(course: Path, assignment: str, submissions: Path, *, cell_tim
             result.notes.append("needs manual grading: " + ", ".join(manual))
         results.append(result)
     report.write_report(course, assignment, done)
-    if any(r.valid for r in done):
-        run = nbgrader(course, "generate_feedback", assignment, "--force", timeout=wall_timeout)
-        if run.returncode != 0:
-            warnings.append(f"nbgrader generate_feedback: {nbgrader_error(run)}")
-    if csv is not None:
-        run = nbgrader(course, "export", f"--to={Path(csv).resolve()}", timeout=wall_timeout)
-        if run.returncode != 0:
-            warnings.append(f"nbgrader export: {nbgrader_error(run)}")
+    warnings += feedback_and_export(course, assignment, any(r.valid for r in done), csv, wall_timeout)
     return results, warnings
