@@ -22,6 +22,8 @@ from pathlib import Path
 
 from nbgrader.utils import compute_checksum
 
+from .course import Course, as_course
+
 __all__ = ["SourceCell", "SourceSpec", "Anchor", "anchor", "load_spec"]
 
 
@@ -146,20 +148,19 @@ def _released(cell):
     return released
 
 
-def load_spec(course: Path, assignment: str) -> SourceSpec:
+def load_spec(course: Course | Path, assignment: str) -> SourceSpec:
     """The grade cells and source cells of the assignment's notebook from the gradebook, and the full test code
-    (hidden tests included) from ``solutions/<a>/<a>.ipynb``."""
+    (hidden tests included) from the source notebook."""
     import nbformat
     from nbgrader.api import Gradebook
 
-    from .nbgrading import gradebook_url
-
-    with Gradebook(gradebook_url(course)) as gb:
+    course = as_course(course)
+    with Gradebook(course.gradebook_url) as gb:
         nb = gb.find_notebook(assignment, assignment)
         cells = {c.name: SourceCell(c.name, c.cell_type, bool(c.locked), c.checksum, c.source or "")
                  for c in nb.source_cells}
         graded = {c.name: (float(c.max_score), c.cell_type) for c in nb.grade_cells}
-    source = nbformat.read(Path(course) / "solutions" / assignment / f"{assignment}.ipynb", as_version=4)
+    source = nbformat.read(course.source_notebook(assignment), as_version=4)
     grade_cells, tests = [], {}
     for cell in source.cells:
         gid = _grade_id(cell)

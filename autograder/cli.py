@@ -21,21 +21,23 @@ from tabulate import tabulate
 from tqdm import tqdm
 
 from . import nbgrading
-from .nbgrading import ToolError
+from .course import Course, ToolError
+from .release import release
+from .results import SubmissionResult
 
 
-def _course(args) -> Path:
-    return nbgrading.check_course(Path(args.course) if args.course else nbgrading.default_course())
+def _course(args) -> Course:
+    return Course(Path(args.course) if args.course else None)
 
 
 def cmd_release(args) -> int:
     course = _course(args)
-    names = nbgrading.assignments(course) if args.all else [args.assignment]
+    names = course.assignments() if args.all else [args.assignment]
     if not names:
-        raise ToolError(f"no assignments in {course / 'solutions'}")
+        raise ToolError(f"no assignments in {course.sources}")
     for name in names:
-        written = nbgrading.release(course, name)
-        print(f"released {name}: " + ", ".join(str(p.relative_to(course)) for p in written))
+        written = release(course, name)
+        print(f"released {name}: " + ", ".join(str(p.relative_to(course.root)) for p in written))
         print("  verified: no solutions, no hidden tests, no grading.py, every grade cell present")
     return 0
 
@@ -44,19 +46,19 @@ def _fmt(x: float) -> str:
     return f"{x:g}"
 
 
-def score_table(results: list[nbgrading.Result]) -> str:
-    parts = list(dict.fromkeys(p for r in results for p in r.parts))
-    rows = [[r.student, *(_fmt(r.parts.get(p, 0.0)) for p in parts), _fmt(r.total), _fmt(r.max_score),
-             "; ".join(r.notes) or "ok"] for r in results]
+def score_table(results: list[SubmissionResult]) -> str:
+    parts = list(dict.fromkeys(p.grade_id for r in results for p in r.parts))
+    rows = [[r.student, *(_fmt(r.scores.get(p, 0.0)) for p in parts), _fmt(r.total), _fmt(r.max_score),
+             "; ".join([*r.flags, *(n.splitlines()[0] for n in r.notes if n)]) or "ok"] for r in results]
     return tabulate(rows, headers=["student", *parts, "total", "max", "status"], disable_numparse=True)
 
 
 def cmd_grade(args) -> int:
     course = _course(args)
-    submissions = Path(args.submissions)
+    submissions = Path(args.submissions).resolve()  # resolved once, up front
     if not submissions.is_dir():
-        raise ToolError(f"{submissions} is not a folder of submissions")
-    csv = Path(args.csv) if args.csv else course / "course_work" / "grades.csv"
+        raise ToolError(f"{args.submissions} is not a folder of submissions")
+    csv = Path(args.csv).resolve() if args.csv else course.work / "grades.csv"
 
     def progress(items):
         bar = tqdm(list(items), desc=f"autograding {args.assignment}", unit="student", file=sys.stderr)
@@ -65,9 +67,20 @@ def cmd_grade(args) -> int:
             yield student, notebook
 
     if args.engine == "isolated":
+        from .sandbox import bwrap_available
+        contained = bwrap_available()
+        if not contained and not args.no_isolation:
+            raise ToolError("bubblewrap is not installed, so student code would NOT be contained (it could read "
+                            "the solutions and other students' files and reach the network). Install it "
+                            "(apt-get install bubblewrap) or, knowingly, pass --no-isolation")
+        if not contained:
+            print("WARNING: grading WITHOUT isolation (--no-isolation): student code runs with your rights, "
+                  "limited only in time and memory", file=sys.stderr)
+
         def bar(total):
-            return tqdm(total=total, desc=f"grading {args.assignment} (isolated, "
-                        f"{'dask' if args.scheduler else args.workers or 'all cores'})", unit="student",
+            return tqdm(total=total, desc=f"grading {args.assignment} ("
+                        f"{'isolated' if contained else 'NOT ISOLATED'}, "
+                        f"{'dask' if args.scheduler else args.workers or 'all cores'})", unit=" student",
                         file=sys.stderr)
         results, warnings = nbgrading.grade_isolated(
             course, args.assignment, submissions, cell_timeout=args.timeout, wall_timeout=args.student_timeout,
@@ -81,15 +94,16 @@ def cmd_grade(args) -> int:
     failed = [r.student for r in results if not r.graded]
     print(f"\n{len(results) - len(failed)} of {len(results)} submissions autograded"
           + (f"; not graded: {', '.join(failed)} (scored 0 until you look at them)" if failed else ""))
-    print(f"feedback: {course / 'course_work' / 'feedback'}\ngrades (nbgrader export): {csv}")
+    print(f"feedback: {course.feedback('<student>', args.assignment)}\ngrades (nbgrader export): {csv}")
     if args.engine == "isolated":
-        print(f"report: {course / 'course_work' / 'reports' / (args.assignment + '.txt')} (and .csv)")
+        print(f"report: {course.reports() / (args.assignment + '.txt')} (and .csv)")
     return 0
 
 
 def cmd_report(args) -> int:
     from . import report
     course = _course(args)
+    course.check_assignment(args.assignment)
     results = report.from_ledger(course, args.assignment)
     if not results:
         raise ToolError(f"no isolated grading results for {args.assignment!r} (run tfdl grade --engine isolated)")
@@ -101,10 +115,12 @@ def cmd_report(args) -> int:
 
 def cmd_export(args) -> int:
     course = _course(args)
+    for a in args.assignment:
+        course.check_assignment(a)
     extra = [f"--ExportPlugin.assignment={a}" for a in args.assignment]
-    run = nbgrading.nbgrader(course, "export", f"--to={Path(args.csv).resolve()}", *extra)
+    run = course.nbgrader("export", f"--to={Path(args.csv).resolve()}", *extra)
     if run.returncode != 0:
-        raise ToolError(f"nbgrader export failed: {nbgrading.nbgrader_error(run)}")
+        raise ToolError(f"nbgrader export failed: {run.error_line()}")
     print(f"wrote {args.csv}")
     return 0
 
@@ -113,23 +129,24 @@ def cmd_check(args) -> int:
     path = Path(args.notebook)
     if not path.is_file():
         raise ToolError(f"{path}: no such notebook")
+    from .selfcheck import execute_copy, self_check
     try:
-        nb, fatal = nbgrading.execute_copy(path, timeout=args.timeout)
+        nb, fatal = execute_copy(path, timeout=args.timeout)
     except Exception as exc:  # noqa: BLE001 - unreadable notebook, kernel that cannot start, ...
         raise ToolError(f"could not run {path}: {type(exc).__name__}: {exc}") from None
-    parts, errors = nbgrading.self_check(nb)
+    parts, errors = self_check(nb, path.stem)
     if errors:
         print("Errors in your code cells:")
         print("\n".join(f"  {e}" for e in errors) + "\n")
     for part in parts:
         if part.kind == "auto":
-            print(f"== {part.grade_id}: {_fmt(part.score)} of {_fmt(part.max_score)} points")
+            print(f"== {part.grade_id}: {_fmt(part.score)} of {_fmt(part.points)} points")
             print(part.feedback or "  (no feedback printed)")
         else:
-            print(f"== {part.grade_id}: written answer, {_fmt(part.max_score)} points, graded by the instructor")
+            print(f"== {part.grade_id}: written answer, {_fmt(part.points)} points, graded by the instructor")
         print()
     auto = [p for p in parts if p.kind == "auto"]
-    print(f"Visible checks: {_fmt(sum(p.score for p in auto))} of {_fmt(sum(p.max_score for p in auto))} points.")
+    print(f"Visible checks: {_fmt(sum(p.score for p in auto))} of {_fmt(sum(p.points for p in auto))} points.")
     print("Written answers and the hidden checks (other settings, larger inputs) are scored by the instructor, "
           "so your final grade can differ.")
     if fatal:
@@ -177,6 +194,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="isolated engine: parallel graders on this machine (default: the number of cores)")
     p.add_argument("--scheduler", metavar="ADDRESS",
                    help="isolated engine: grade on this Dask distributed cluster (e.g. tcp://host:8786)")
+    p.add_argument("--no-isolation", action="store_true",
+                   help="isolated engine: grade even where bubblewrap is missing, with student code NOT contained "
+                        "(it runs with your rights, limited in time and memory only)")
     p.add_argument("--regrade", action="store_true",
                    help="isolated engine: grade again submissions already graded with the same notebook and grader")
     p.set_defaults(func=cmd_grade)
@@ -213,8 +233,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"tfdl {args.command}: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print(f"tfdl {args.command}: interrupted", file=sys.stderr)
+        saved = (" Every result finished before the interrupt is saved; the same command resumes where it "
+                 "stopped." if args.command == "grade" else "")
+        print(f"tfdl {args.command}: interrupted.{saved}", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # e.g. `tfdl report ntk | head`: the reader has gone, which is not an error
+        import os
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

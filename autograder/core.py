@@ -18,6 +18,7 @@ ones are, with the tolerance the convention file states for each quantity.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import importlib.util
 import io
 import os
@@ -29,10 +30,12 @@ from typing import Any, Callable
 
 import numpy as np
 
+from .results import REPORT_MIMETYPE, CheckResult
+
 __all__ = [
     "StudentCall", "call_student", "as_array", "plain_value", "Verdict", "close", "compare", "matches",
     "ratio_hint", "error_verdict", "judge_purity", "run_cases", "Report", "Score", "instructor_module",
-    "HiddenChecksUnavailable", "fmt",
+    "HiddenChecksUnavailable", "fmt", "collect_reports", "snapshot", "unchanged", "Part", "Written", "Topic", "rtol_for",
 ]
 
 
@@ -119,14 +122,9 @@ def fmt(x: Any, digits: int = 5) -> str:
 # --------------------------------------------------------------------------------------------------------------
 # Verdicts
 # --------------------------------------------------------------------------------------------------------------
-@dataclass
-class Verdict:
-    """The outcome of one check: a description of the input, whether it passed, and feedback."""
-
-    name: str
-    passed: bool
-    message: str = ""
-    weight: float = 1.0
+# The outcome of one check (a description of the input, whether it passed, and feedback) is the course's one
+# result type of a check (autograder.results).
+Verdict = CheckResult
 
 
 def close(got: np.ndarray, expected: np.ndarray, *, rtol: float, atol: float = 0.0,
@@ -154,8 +152,10 @@ def close(got: np.ndarray, expected: np.ndarray, *, rtol: float, atol: float = 0
     idx = np.unravel_index(np.argmax(err - tol), err.shape) if err.ndim else ()
     idx = tuple(int(i) for i in idx)
     where = f" at index {idx}" if idx else ""
-    return False, (f"{int(bad.sum())} of {got.size} entries off; worst{where}: expected {fmt(expected[idx])}, "
-                   f"got {fmt(got[idx])}")
+    allowed = float(tol if np.ndim(tol) == 0 else tol[idx])
+    # The difference and the tolerance are printed, so that "expected 1.341, got 1.341" never happens.
+    return False, (f"{int(bad.sum())} of {got.size} entries off; worst{where}: expected {fmt(expected[idx], 8)}, "
+                   f"got {fmt(got[idx], 8)} (off by {float(err[idx]):.3g}, allowed {allowed:.3g})")
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -178,6 +178,7 @@ class Report:
     points: float
     tests: str = "visible"
     verdicts: list[Verdict] = field(default_factory=list)
+    calls: list[tuple[str, dict]] = field(default_factory=list)  # harness outputs of :meth:`call`, for purity
 
     def add(self, verdict: Verdict) -> Verdict:
         self.verdicts.append(verdict)
@@ -196,6 +197,49 @@ class Report:
         except Exception as exc:  # noqa: BLE001 - the verdict must never crash the grade cell
             passed, message = False, f"could not check this: {type(exc).__name__}: {exc}"
         return self.add(Verdict(name, bool(passed), message, weight))
+
+    # -- harness and verdict in one step (the building blocks every part uses) ----------------------------------
+    def call(self, fn: Callable, *args, what: str, convert: Callable[[Any, str], Any] | None = None,
+             **kwargs) -> dict:
+        """Harness step: call the student's ``fn(*args, **kwargs)`` and return plain data.
+
+        ``{"value": convert(returned, what)}`` (default :func:`as_array`: a float64 array), or ``{"error": message}``
+        when the call raised or ``convert`` refused the value (a ``TypeError``/``ValueError`` whose text is the
+        message); and ``"modified"``: whether the call changed any argument (arrays, tensors, modules, bit for bit:
+        CONVENTIONS rule 7). Every call is recorded for the part's purity check (:meth:`purity`).
+        """
+        before = [snapshot(a) for a in args] + [snapshot(v) for v in kwargs.values()]
+        call = call_student(fn, *args, **kwargs)
+        after = list(args) + list(kwargs.values())
+        modified = any(not unchanged(b, a) for b, a in zip(before, after))
+        if not call.ok:
+            out = {"error": f"{what} raised {call.error}"}
+        else:
+            try:
+                out = {"value": (convert or as_array)(call.value, f"the value returned by {what}")}
+            except (TypeError, ValueError) as exc:
+                out = {"error": str(exc)}
+        out["modified"] = modified
+        self.calls.append((what, out))
+        return out
+
+    def judge(self, name: str, out: dict, verdict: Callable[..., tuple[bool, str]], *args,
+              weight: float = 1.0, **kwargs) -> Verdict:
+        """A check of one harness output: fails with the harness's error message when the call failed, else
+        ``verdict(out["value"], *args, **kwargs) -> (passed, message)`` decides (errors inside it fail only this
+        check). Verdicts therefore never test for errors themselves."""
+        if out.get("error"):
+            return self.add(Verdict(name, False, out["error"], weight))
+        return self.check(name, lambda: verdict(out["value"], *args, **kwargs), weight)
+
+    def purity(self, what: str = "its inputs") -> Verdict | None:
+        """The part's last check: no recorded call modified its arguments. Credited only when every call returned
+        a value and at least one check of the part passed (a stub or a constant has shown nothing by leaving its
+        inputs alone). None when the part recorded no call."""
+        if not self.calls:
+            return None
+        credited = any(v.passed for v in self.verdicts)
+        return self.check(f"leaves {what} unchanged", lambda: judge_purity(self.calls, credited=credited))
 
     @property
     def fraction(self) -> float:
@@ -221,10 +265,49 @@ class Report:
             lines.append("  The hidden checks (other settings, larger inputs) run when your work is graded.")
         return "\n".join(lines)
 
+    def to_dict(self) -> dict:
+        return {"part": self.part, "points": self.points, "tests": self.tests, "earned": self.earned,
+                "checks": [dataclasses.asdict(v) for v in self.verdicts]}
+
     def score(self) -> Score:
-        """Print the feedback and return the points, for the last line of the grade cell."""
+        """Print the feedback and return the points, for the last line of the grade cell.
+
+        The result also goes out as data, never only as text: to a grading engine that collects reports
+        (:func:`collect_reports`), and, inside a Jupyter kernel, as a ``display_data`` output of MIME type
+        ``REPORT_MIMETYPE`` that the self-check reads (nbgrader scores only the cell's ``execute_result``)."""
         print(self.text())
+        for sink in _COLLECTORS:
+            sink.append(self)
+        _display_data(self.to_dict())
         return Score(self.earned)
+
+
+_COLLECTORS: list[list] = []
+
+
+@contextlib.contextmanager
+def collect_reports():
+    """``with collect_reports() as reports:`` every :class:`Report` scored inside the block is appended to
+    ``reports`` (how the isolated engine receives a grade cell's checks as data)."""
+    sink: list = []
+    _COLLECTORS.append(sink)
+    try:
+        yield sink
+    finally:
+        _COLLECTORS.remove(sink)
+
+
+def _display_data(data: dict) -> None:
+    shell = sys.modules.get("IPython")
+    if shell is None or _COLLECTORS:
+        return
+    try:
+        from IPython import get_ipython
+        from IPython.display import display
+        if get_ipython() is not None and type(get_ipython()).__name__ == "ZMQInteractiveShell":
+            display({"text/plain": "", REPORT_MIMETYPE: data}, raw=True)
+    except Exception:  # noqa: BLE001 - displaying data must never cost the part
+        pass
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -246,7 +329,8 @@ def instructor_module(assignment: str):
     It lives only on the instructor's side (nbgrader's release ignores it), so the student side of the course,
     ``exercises/`` and this package, carries no reference implementation.
     """
-    path = course_root() / "solutions" / assignment / "grading.py"
+    source = os.environ.get("TFDL_SOURCE_DIR")  # the course's source folder, set by the grader (autograder.course)
+    path = (Path(source) if source else course_root() / "solutions") / assignment / "grading.py"
     if not path.is_file():
         raise HiddenChecksUnavailable(
             f"The hidden checks of '{assignment}' run only when an instructor grades the assignment "
@@ -304,12 +388,12 @@ def ratio_hint(got: np.ndarray, expected: np.ndarray, what: str) -> tuple[float 
     return c, f"hint: your {what} is about {c:.4g} times the expected one everywhere"
 
 
-def compare(got, expected, *, what: str, rtol: float, variants: dict | None = None,
+def compare(got, expected, *, what: str, rtol: float, atol: float = 0.0, variants: dict | None = None,
             fallback: Callable[[np.ndarray, np.ndarray, str], str] | None = None) -> tuple[bool, str]:
-    """Compare with the expected array (tolerance ``rtol * max|expected|``); on failure say where and how, and
-    name the known mistake (a key of ``variants``: hint -> the answer that mistake gives) the answer matches,
+    """Compare with the expected array (tolerance ``atol + rtol * max|expected|``); on failure say where and how,
+    and name the known mistake (a key of ``variants``: hint -> the answer that mistake gives) the answer matches,
     else the ``fallback`` hint (by default: a constant factor)."""
-    passed, message = close(got, expected, rtol=rtol)
+    passed, message = close(got, expected, rtol=rtol, atol=atol)
     if passed:
         return True, ""
     lines = [f"{what}: {message}"]
@@ -348,3 +432,173 @@ def run_cases(report: Report, cases, harness: Callable[[dict], dict], judge: Cal
         verdicts.append(report.check(case["name"], lambda: judge(case, out)))
     report.check(f"leaves {purity_what} unchanged",
                  lambda: judge_purity(outs, credited=any(v.passed for v in verdicts)))
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Purity: what a call may not change (CONVENTIONS rule 7)
+# --------------------------------------------------------------------------------------------------------------
+def snapshot(obj: Any) -> Any:
+    """A copy of everything of ``obj`` a graded function must leave as it was: an array's bits and dtype, a
+    tensor's values, dtype and ``requires_grad``, a module's parameters (values, dtype, ``requires_grad``,
+    ``.grad``), buffers and train/eval mode; lists, tuples and dicts element by element; anything else: nothing."""
+    import torch
+
+    if isinstance(obj, np.ndarray):
+        return ("array", obj.dtype, obj.shape, obj.tobytes())
+    if isinstance(obj, torch.Tensor):
+        t = obj.detach()
+        return ("tensor", t.dtype, tuple(t.shape), obj.requires_grad, t.clone())
+    if isinstance(obj, torch.nn.Module):
+        params = [(n, snapshot(p), None if p.grad is None else p.grad.detach().clone())
+                  for n, p in obj.named_parameters()]
+        buffers = [(n, snapshot(b)) for n, b in obj.named_buffers()]
+        return ("module", params, buffers, [m.training for m in obj.modules()])
+    if isinstance(obj, (list, tuple)):
+        return ("seq", [snapshot(x) for x in obj])
+    if isinstance(obj, dict):
+        return ("dict", {k: snapshot(v) for k, v in obj.items()})
+    return None
+
+
+def unchanged(before: Any, obj: Any) -> bool:
+    """``obj`` is as :func:`snapshot` saw it (bit for bit; NaNs compare equal to themselves)."""
+    import torch
+
+    now = snapshot(obj)
+    if before is None or now is None:
+        return before is None and now is None
+    if before[0] != now[0]:
+        return False
+    kind = before[0]
+    if kind == "array":
+        return before == now
+    if kind == "tensor":
+        return _same_snapshot(before, now)
+    if kind == "module":
+        if len(before[1]) != len(now[1]) or [n for n, _, _ in before[1]] != [n for n, _, _ in now[1]]:
+            return False
+        for (_, p0, g0), (_, p1, g1) in zip(before[1], now[1]):
+            if not _same_snapshot(p0, p1) or (g0 is None) != (g1 is None) or (
+                    g0 is not None and not torch.equal(g0, g1)):
+                return False
+        return (len(before[2]) == len(now[2]) and all(_same_snapshot(a, b) for (_, a), (_, b) in
+                                                      zip(before[2], now[2])) and before[3] == now[3])
+    if kind == "seq":
+        return len(before[1]) == len(obj) and all(unchanged(b, x) for b, x in zip(before[1], obj))
+    if kind == "dict":
+        return before[1].keys() == obj.keys() and all(unchanged(before[1][k], obj[k]) for k in obj)
+    return True
+
+
+def _same_snapshot(a, b) -> bool:
+    import torch
+    if a[0] != b[0] or a[1:4] != b[1:4]:
+        return False
+    x, y = a[4], b[4]
+    if x.is_floating_point():
+        return bool(torch.equal(torch.isnan(x), torch.isnan(y))) and torch.equal(torch.nan_to_num(x),
+                                                                                  torch.nan_to_num(y))
+    return torch.equal(x, y)
+
+
+def rtol_for(*arrays, float64: float, float32: float) -> float:
+    """The relative tolerance for a case whose inputs are ``arrays``: ``float32`` when any of them is a float32
+    numpy array or tensor (set it from the measured float32 error of correct implementations on that very input,
+    CONVENTIONS rule 10), else ``float64``."""
+    import torch
+    for a in arrays:
+        if (isinstance(a, np.ndarray) and a.dtype == np.float32) or (
+                isinstance(a, torch.Tensor) and a.dtype == torch.float32):
+            return float32
+    return float64
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Declaring a topic: its parts, their points and their checks, written once
+# --------------------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Part:
+    """One graded function (or class) of an assignment.
+
+    ``name`` is the student's name for it; its grade cell has grade id ``check_<name>`` and calls
+    ``check_<name>(<name>, tests)``. ``points`` is the one place its points are written: the release step
+    (``tfdl release``) writes them into the grade cell's metadata. ``visible(report, fn)`` adds the checks a
+    student sees; ``hidden(report, fn, grading)`` adds the hidden ones, with ``grading`` the instructor module
+    ``solutions/<a>/grading.py`` (references and hidden cases). Both add checks through ``report.call`` (the
+    harness: student code to plain data) and ``report.judge`` / ``report.check`` (the verdicts); the purity
+    check ("leaves its inputs unchanged") is added after them, over every ``report.call``.
+    """
+
+    name: str
+    points: float
+    visible: Callable[["Report", Callable], None]
+    hidden: Callable[["Report", Callable, Any], None] | None = None
+    purity: str | None = "its inputs"  # what the purity check names; None: the part adds its own
+
+    @property
+    def grade_id(self) -> str:
+        return f"check_{self.name}"
+
+
+@dataclass(frozen=True)
+class Written:
+    """A manually graded answer (a markdown or code solution cell with ``grade: true``) and its points."""
+
+    grade_id: str
+    points: float
+
+
+class Topic:
+    """The graded parts of one assignment, declared once (``TOPIC = Topic("kernels", [Part(...), ...])`` in
+    ``autograder/<a>.py``). ``TOPIC.points`` maps every grade id to its points; ``TOPIC.check(name, fn, tests)``
+    runs a part's checks and returns its score; ``TOPIC.checker(name)`` is the ``check_<name>`` a grade cell
+    calls."""
+
+    def __init__(self, assignment: str, parts: list):
+        self.assignment = assignment
+        self.parts = list(parts)
+        ids = [p.grade_id for p in self.parts]
+        if len(set(ids)) != len(ids):
+            raise ValueError(f"{assignment}: a grade id is declared twice: {ids}")
+
+    @property
+    def points(self) -> dict[str, float]:
+        """grade id -> points, in declaration order (auto parts and written ones)."""
+        return {p.grade_id: float(p.points) for p in self.parts}
+
+    @property
+    def max_score(self) -> float:
+        return float(sum(p.points for p in self.parts))
+
+    def part(self, name: str) -> Part:
+        for p in self.parts:
+            if isinstance(p, Part) and p.name == name:
+                return p
+        raise KeyError(f"{self.assignment} has no graded function {name!r}")
+
+    def check(self, name: str, fn: Callable, tests: str = "visible", points: float | None = None) -> "Score":
+        """Run the checks of part ``name`` on the student's ``fn``; ``tests="all"`` adds the hidden checks."""
+        part = self.part(name)
+        if points is not None and float(points) != float(part.points):
+            raise ValueError(f"check_{name}: {points} points asked for, the topic declares {part.points}")
+        if tests not in ("visible", "all"):
+            raise ValueError(f"tests must be 'visible' or 'all', not {tests!r}")
+        report = Report(name, float(part.points), tests)
+        part.visible(report, fn)
+        if tests == "all" and part.hidden is not None:
+            part.hidden(report, fn, instructor_module(self.assignment))
+        if part.purity is not None:
+            report.purity(part.purity)
+        return report.score()
+
+    def checker(self, name: str) -> Callable:
+        """``check_<name>(fn, tests="visible")``: the entry point of the part's grade cell."""
+        part = self.part(name)
+
+        def check(fn: Callable, tests: str = "visible", points: float | None = None) -> Score:
+            return self.check(name, fn, tests, points)
+
+        check.__name__ = check.__qualname__ = part.grade_id
+        check.__doc__ = (f"Check ``{name}`` ({part.points:g} points): the visible checks, and with "
+                         f"``tests='all'`` the hidden ones. Prints what passed and what did not; returns the score.")
+        return check

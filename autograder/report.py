@@ -1,30 +1,24 @@
 """The instructor's report of one graded assignment: score distribution, per part the failure rate and the most
 common failed checks and hints, and the flagged submissions; as CSV (one row per student) and a readable summary.
 
-Built from the results of :mod:`autograder.batch` (the ledger ``course_work/isolated/<a>.jsonl`` keeps them).
+Built from result data (:mod:`autograder.results`: each part's checks with their hints), never from printed
+feedback; the ledger of the isolated engine keeps the results.
 """
 from __future__ import annotations
 
 import collections
 import csv
-import re
 from pathlib import Path
 
-from .batch import SubmissionResult, read_ledger
+from .course import Course, as_course
+from .gradebook import read_ledger
+from .results import SubmissionResult
 
 __all__ = ["write_report", "summary", "from_ledger"]
 
 
-def from_ledger(course: Path, assignment: str) -> list[SubmissionResult]:
+def from_ledger(course: Course | Path, assignment: str) -> list[SubmissionResult]:
     return [SubmissionResult.from_dict(e["result"]) for _, e in sorted(read_ledger(course, assignment).items())]
-
-
-def _failed_checks(feedback: str) -> list[str]:
-    return [m.group(1).strip() for m in re.finditer(r"^\s*\[FAIL\] (.+)$", feedback, re.M)]
-
-
-def _hints(feedback: str) -> list[str]:
-    return [m.group(1).strip() for m in re.finditer(r"^\s*(hint: .+)$", feedback, re.M)]
 
 
 def summary(results: list[SubmissionResult], assignment: str, top: int = 3) -> str:
@@ -52,8 +46,8 @@ def summary(results: list[SubmissionResult], assignment: str, top: int = 3) -> s
         failed = [p for p in parts if (p.score or 0) < p.points]
         lines.append(f"  {gid} ({parts[0].points:g} points): {len(failed)} of {len(parts)} below full marks "
                      f"({100 * len(failed) / len(parts):.0f}%), mean {sum(p.score or 0 for p in parts) / len(parts):.2f}")
-        checks = collections.Counter(c for p in failed for c in set(_failed_checks(p.feedback)))
-        hints = collections.Counter(h for p in failed for h in set(_hints(p.feedback)))
+        checks = collections.Counter(c for p in failed for c in {c.name for c in p.failed_checks})
+        hints = collections.Counter(h for p in failed for h in set(p.hints))
         for c, k in checks.most_common(top):
             lines.append(f"      failed by {k}: {c}")
         for h, k in hints.most_common(top):
@@ -67,10 +61,12 @@ def summary(results: list[SubmissionResult], assignment: str, top: int = 3) -> s
     return "\n".join(lines)
 
 
-def write_report(course: Path, assignment: str, results: list[SubmissionResult] | None = None) -> tuple[Path, Path]:
-    """Write ``course_work/reports/<a>.csv`` and ``<a>.txt``; return their paths."""
+def write_report(course: Course | Path, assignment: str,
+                 results: list[SubmissionResult] | None = None) -> tuple[Path, Path]:
+    """Write ``<a>.csv`` and ``<a>.txt`` in the course's reports folder; return their paths."""
+    course = as_course(course)
     results = from_ledger(course, assignment) if results is None else results
-    out = Path(course) / "course_work" / "reports"
+    out = course.reports()
     out.mkdir(parents=True, exist_ok=True)
     part_ids = list(dict.fromkeys(p.grade_id for r in results for p in r.parts))
     csv_path = out / f"{assignment}.csv"

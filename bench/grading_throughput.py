@@ -21,7 +21,7 @@ sys.path.insert(0, str(ROOT))
 
 import nbformat  # noqa: E402
 
-from autograder import nbgrading  # noqa: E402
+from autograder import gradebook, nbgrading  # noqa: E402
 from tests.conftest import add_submission, fill, make_course  # noqa: E402
 from tests.notebooks import source_notebook  # noqa: E402
 
@@ -36,11 +36,11 @@ def build_class(folder: Path, release, n: int) -> None:
 
 def phase(name, tmp, grade):
     course = make_course(tmp / name, ["ntk"])
-    nbgrading.ensure_in_gradebook(course, "ntk", [])
+    gradebook.ensure_in_gradebook(course, "ntk", [])
     start = time.perf_counter()
     results = grade(course)
     seconds = time.perf_counter() - start
-    return seconds, {r.student: tuple(sorted(r.parts.items())) for r in results}
+    return seconds, {r.student: tuple(sorted(r.scores.items())) for r in results}
 
 
 def main() -> int:

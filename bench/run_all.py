@@ -1,7 +1,7 @@
 """The course's budgets (COURSE.md), measured and printed.
 
 For every assignment in solutions/: the solution notebook's run time on one core (target < 60 s) and the time
-to autograde one submission through `tfdl grade`, i.e. real nbgrader (target < 2 min); then the cold build of the
+to autograde one submission through `tfdl grade` (the default, isolated engine; target < 2 min); then the cold build of the
 book from an empty cache (target < 10 min) and a rebuild with nothing changed.  One-core figures use
 ``taskset -c 0`` where it exists.  Timings are wall-clock on this machine: run it on an otherwise idle machine.
 
@@ -42,12 +42,19 @@ def notebook_seconds(assignment, tmp):
 
 
 def autograde_seconds(assignment, tmp):
-    from tests.conftest import add_submission, make_course
+    import nbformat
+
+    from tests.conftest import add_submission, fill, make_course
+    from tests.notebooks import source_notebook
     course = make_course(tmp / "course-parent", [assignment])
-    submissions = tmp / "submissions"
-    add_submission(submissions, "alice", assignment, ROOT / "solutions" / assignment / f"{assignment}.ipynb")
-    # register the assignment first, so the timed run is one student's autograde (+ feedback and export)
+    # release first (this also registers the assignment, so the timed run is one student's autograde plus
+    # feedback and export), then submit the release with the solution's code cells filled in, as a student would
     timed([str(BIN / "tfdl"), "release", assignment, "--course", str(course)], cwd=course)
+    released = nbformat.read(course / "exercises" / assignment / f"{assignment}.ipynb", as_version=4)
+    answers = {c.metadata["nbgrader"]["grade_id"]: c.source for c in source_notebook(assignment).cells
+               if c.metadata.get("nbgrader", {}).get("solution") and c.cell_type == "code"}
+    submissions = tmp / "submissions"
+    add_submission(submissions, "alice", assignment, fill(released, answers))
     seconds, out = timed(one_core([str(BIN / "tfdl"), "grade", assignment, str(submissions), "--course",
                                    str(course)]), cwd=course)
     total = [line for line in out.splitlines() if line.startswith("alice")]
@@ -70,8 +77,8 @@ def main():
     parser.add_argument("assignments", nargs="*")
     parser.add_argument("--no-book", action="store_true")
     args = parser.parse_args()
-    from autograder.nbgrading import assignments
-    names = args.assignments or assignments(ROOT)
+    from autograder.course import Course
+    names = args.assignments or Course(ROOT).assignments()
     print(f"{'assignment':<16} {'solution notebook, 1 core':>26} {'autograde 1 submission, 1 core':>32}")
     for a in names:
         with tempfile.TemporaryDirectory() as tmp:

@@ -17,20 +17,27 @@ class Grader:
     def __init__(self, module: ModuleType):
         self.module = module
 
+    def points(self, part: str) -> float:
+        """The part's full marks, as its topic declares them (``TOPIC``) or, for a module not yet declared as a
+        topic, its ``POINTS``."""
+        topic = getattr(self.module, "TOPIC", None)
+        return float(topic.part(part).points) if topic is not None else float(self.module.POINTS[part])
+
     def grade(self, part: str, fn, tests: str = "all") -> tuple[float, str]:
-        """Points and feedback of ``fn`` for one part (feedback captured, not printed)."""
+        """Points and feedback of ``fn`` for one part (feedback captured, not printed), through the part's
+        ``check_<part>`` entry point, as its grade cell calls it."""
         buffer = io.StringIO()
         with contextlib.redirect_stdout(buffer):
-            score = getattr(self.module, f"check_{part}")(fn, tests, points=self.module.POINTS[part])
+            score = getattr(self.module, f"check_{part}")(fn, tests)
         return float(score), buffer.getvalue()
 
     def assert_full(self, part: str, fn, tests: str = "all") -> None:
         points, text = self.grade(part, fn, tests)
-        assert points == self.module.POINTS[part], text
+        assert points == self.points(part), text
 
     def assert_loses(self, part: str, fn, tests: str = "all") -> str:
         points, text = self.grade(part, fn, tests)
-        assert points < self.module.POINTS[part], f"a wrong implementation kept full marks:\n{text}"
+        assert points < self.points(part), f"a wrong implementation kept full marks:\n{text}"
         return text
 
 
@@ -54,3 +61,16 @@ def noisy(fn):
         warnings.warn("a harmless warning")
         return fn(*args, **kwargs)
     return wrapper
+
+
+def tfdl(*args: str) -> tuple[int, str, str]:
+    """Run ``tfdl`` in-process (the command line's own ``main``); return its exit code, stdout and stderr."""
+    from autograder import cli
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = cli.main(list(args))
+        except SystemExit as exc:  # argparse: --help and usage errors
+            code = exc.code
+    return code, out.getvalue(), err.getvalue()

@@ -14,11 +14,14 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder import batch, nbgrading
+from autograder import batch
+from autograder import gradebook, nbgrading
+from autograder.course import Course
+from nbgrader.api import Gradebook
 from autograder.sandbox import bwrap_available
 from tests.conftest import add_submission, fill, make_course
 from tests.hostile.corpus import CASES, build, clear_outside_markers
-from tests.test_cli import tfdl
+from tests.grading import tfdl
 
 PARTS = ("test_square", "test_normalize", "test_net")
 CALL_TIMEOUT = 5  # seconds per student call or cell (the looping cases cost this much)
@@ -39,8 +42,8 @@ def corpus(tmp_path_factory):
 
 
 def scores(course, student, assignment="hostile", parts=PARTS):
-    r = nbgrading.read_scores(course, assignment, student)
-    return tuple(r.parts[p] for p in parts)
+    r = gradebook.read_scores(course, assignment, student)
+    return tuple(r.scores[p] for p in parts)
 
 
 @pytest.mark.slow
@@ -76,7 +79,7 @@ def test_nothing_outside_the_sandbox_was_touched(corpus):
 @pytest.mark.slow
 def test_gradebook_feedback_and_export(corpus):
     course = corpus["course"]
-    with nbgrading.Gradebook(nbgrading.gradebook_url(course)) as gb:
+    with Gradebook(Course(course).gradebook_url) as gb:
         grades = {g.name: g for g in gb.find_submission_notebook("hostile", "hostile", "honest").grades}
         assert grades["test_square"].auto_score == 2 and not grades["test_square"].needs_manual_grade
         assert grades["explain"].needs_manual_grade  # left for formgrader
@@ -122,7 +125,7 @@ def test_an_interrupted_batch_loses_nothing(tmp_path):
     for s in ("a", "b", "c"):
         add_submission(folder, s, "hostile", fill(release, {"square": "def square(x):\n    return x * x"}))
     found = nbgrading.find_submissions(folder, "hostile")
-    nbgrading.ensure_in_gradebook(course, "hostile", list(found))
+    gradebook.ensure_in_gradebook(course, "hostile", list(found))
     batch.grade_class(course, "hostile", {"a": found["a"]})  # "interrupted" after one
     graded = []
     results = batch.grade_class(course, "hostile", found, progress=lambda n: graded.append(n) or _Bar())
@@ -158,7 +161,7 @@ def test_ntk_isolated_scores_equal_the_in_process_checks(tmp_path):
     add_submission(folder, "partial", "ntk", fill(release, {"relu_ntk": solution["relu_ntk"],
                                                               "ntk_predict": "import numpy as np\n" + wrong_predict}))
     results, warnings = nbgrading.grade_isolated(course, "ntk", folder, cell_timeout=60, workers=2)
-    got = {r.student: r.parts for r in results}
+    got = {r.student: r.scores for r in results}
     full = {f"check_{p}": float(v) for p, v in ntk.POINTS.items()}
     assert {k: v for k, v in got["full"].items() if k.startswith("check_")} == full
     expected = grade("ntk_predict", functools.partial(predict_variant, mistake="one step too many"))[0]

@@ -6,9 +6,7 @@ solutions/toy/grading.py, and a 1-point written answer) in a throwaway course di
 """
 from __future__ import annotations
 
-import contextlib
 import csv
-import io
 import json
 import shutil
 import subprocess
@@ -18,23 +16,16 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder import cli, nbgrading
+from nbgrader.api import Gradebook, MissingEntry
+
+from autograder import gradebook, nbgrading, release
+from autograder.course import Course, run_limited
 from tests.conftest import add_submission, fill, make_course
+from tests.grading import tfdl
 
 SQUARE = "def square(x):\n    return x * x"
 CUBE = "def cube(x):\n    return x ** 3"
 CELL_TIMEOUT = 8  # seconds per cell when grading the toy class (the looping students cost this much)
-
-
-def tfdl(*args: str) -> tuple[int, str, str]:
-    """Run ``tfdl`` in-process; return its exit code, stdout and stderr."""
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            code = cli.main(list(args))
-        except SystemExit as exc:  # argparse: --help and usage errors
-            code = exc.code
-    return code, out.getvalue(), err.getvalue()
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -85,7 +76,7 @@ def test_submissions_in_every_layout_are_found(tmp_path):
 def test_wall_clock_limit_kills_the_whole_process_group(tmp_path):
     child = "import subprocess, sys, time; subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)']);" \
             "print('started', flush=True); time.sleep(60)"
-    run = nbgrading.run_limited([sys.executable, "-c", child], cwd=tmp_path, timeout=2)
+    run = run_limited([sys.executable, "-c", child], cwd=tmp_path, timeout=2)
     assert run.timed_out and run.seconds < 10 and "started" in run.output
     mine = subprocess.run(["pgrep", "-f", "time.sleep(60)"], capture_output=True, text=True).stdout.split()
     alive = [p for p in mine if Path(f"/proc/{p}/status").exists()
@@ -117,7 +108,7 @@ def test_release_has_stubs_and_no_solutions_or_hidden_tests(released):
         assert marker not in text
     assert "report.check(\"cube(2) == 8\"" in cells["test_cube"].source  # visible checks stay
     assert sorted(p.name for p in (released / "exercises" / "toy").iterdir()) == ["toy.ipynb"]  # no grading.py
-    assert nbgrading.grade_ids(nb) == ["test_square", "test_cube", "explain"]
+    assert release.grade_ids(nb) == ["test_square", "test_cube", "explain"]
     assert all(c.get("outputs", []) == [] and c.get("execution_count") is None for c in nb.cells)
 
 
@@ -139,7 +130,7 @@ def test_verify_release_catches_leaks(released, tmp_path):
     nb.cells[1].source += "\n### BEGIN SOLUTION"
     nbformat.write(nb, bad / "exercises/toy/toy.ipynb")
     shutil.copy(bad / "solutions/toy/grading.py", bad / "exercises/toy/grading.py")
-    problems = "\n".join(nbgrading.verify_release(bad, "toy"))
+    problems = "\n".join(release.verify_release(Course(bad), "toy"))
     assert "'### BEGIN SOLUTION'" in problems and "grading.py: instructor-only" in problems
     assert "grade cell 'test_cube' missing" in problems
 
@@ -147,9 +138,9 @@ def test_verify_release_catches_leaks(released, tmp_path):
 @pytest.mark.slow
 def test_grading_a_fresh_clone_enters_the_assignment_without_touching_exercises(tmp_path):
     course = make_course(tmp_path, ["toy"])  # no course_work/, no gradebook, as after git clone
-    nbgrading.ensure_in_gradebook(course, "toy", ["ann"])
+    gradebook.ensure_in_gradebook(course, "toy", ["ann"])
     assert not (course / "exercises").exists()
-    with nbgrading.Gradebook(nbgrading.gradebook_url(course)) as gb:
+    with Gradebook(Course(course).gradebook_url) as gb:
         assert {c.name for c in gb.find_notebook("toy", "toy").grade_cells} == {"test_square", "test_cube",
                                                                                   "explain"}
         assert gb.find_student("ann")
@@ -208,8 +199,8 @@ def graded(released):
 
 
 def scores(course, student):
-    r = nbgrading.read_scores(course, "toy", student)
-    return tuple(r.parts[p] for p in ("test_square", "test_cube", "explain"))
+    r = gradebook.read_scores(course, "toy", student)
+    return tuple(r.scores[p] for p in ("test_square", "test_cube", "explain"))
 
 
 @pytest.mark.slow
@@ -234,11 +225,11 @@ def test_hostile_cases_appear_in_the_table_with_their_reason(graded):
 def test_gradebook_what_plain_nbgrader_recorded(graded):
     """nbgrader itself: a died or stuck kernel leaves every part 'needs manual grading' with no auto score."""
     course = graded["course"]
-    with nbgrading.Gradebook(nbgrading.gradebook_url(course)) as gb:
+    with Gradebook(Course(course).gradebook_url) as gb:
         for student in ("kills", "ignores_interrupt"):
             grades = gb.find_submission_notebook("toy", "toy", student).grades
             assert all(g.auto_score is None and g.needs_manual_grade for g in grades)
-        with pytest.raises(nbgrading.MissingEntry):  # an unreadable notebook is not submitted at all ...
+        with pytest.raises(MissingEntry):  # an unreadable notebook is not submitted at all ...
             gb.find_submission("toy", "garbled")
         assert gb.find_student("garbled")  # ... but the student is in the gradebook, so the export lists them
         full = {g.name: g for g in gb.find_submission_notebook("toy", "toy", "full").grades}
@@ -299,3 +290,51 @@ def test_check_shows_errors_and_fails_when_the_kernel_dies(released, tmp_path):
     assert "cell square: ZeroDivisionError: division by zero" in out
     assert "== test_square: 0 of 2 points" in out
     assert "== test_cube: 0 of 3 points\n  not run" in out
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# What an instructor meets at the edges (issue 12)
+# ----------------------------------------------------------------------------------------------------------------
+def test_unknown_assignments_are_named_not_exported_empty(tmp_path):
+    course = make_course(tmp_path, ["toy"])
+    for args in (["export", "nkt", "--csv", str(tmp_path / "g.csv")], ["report", "nkt"]):
+        code, out, err = tfdl(*args, "--course", str(course))
+        assert code == 1 and "no assignment 'nkt'" in err and "assignments: toy" in err, (args, err)
+    assert not (tmp_path / "g.csv").exists()
+
+
+def test_grading_without_bubblewrap_is_refused_unless_asked_for(tmp_path, monkeypatch):
+    """Without bubblewrap student code is not contained: the isolated engine refuses, loudly, unless the
+    instructor passes --no-isolation, and then says so in the progress bar."""
+    from autograder import sandbox
+    monkeypatch.setattr(sandbox, "bwrap_available", lambda: False)
+    course = make_course(tmp_path, ["toy"])
+    add_submission(tmp_path / "subs", "ann", "toy", text="{}")
+    code, out, err = tfdl("grade", "toy", str(tmp_path / "subs"), "--course", str(course))
+    assert code == 1 and "bubblewrap is not installed" in err and "--no-isolation" in err
+    assert not (course / "course_work" / "submitted").exists()
+    code, out, err = tfdl("grade", "toy", str(tmp_path / "subs"), "--course", str(course), "--no-isolation",
+                          "--workers", "1")
+    assert code == 0, err
+    assert "WARNING: grading WITHOUT isolation" in err and "NOT ISOLATED" in err
+
+
+def test_a_relative_submissions_folder_is_resolved_once(tmp_path, monkeypatch):
+    """`tfdl grade toy subs --course DIR` from the folder that holds subs: every student is found and graded."""
+    course = make_course(tmp_path, ["toy"])
+    add_submission(tmp_path / "subs", "ann", "toy", text="not a notebook")
+    monkeypatch.chdir(tmp_path)
+    code, out, err = tfdl("grade", "toy", "subs", "--course", str(course), "--engine", "isolated", "--workers", "1")
+    assert code == 0, err
+    assert "FileNotFoundError" not in out + err and "invalid notebook" in out
+
+
+def test_report_through_a_closed_pipe_ends_quietly(tmp_path):
+    """`tfdl report toy | head -1` prints one line and no BrokenPipeError traceback."""
+    course = make_course(tmp_path, ["toy"])
+    add_submission(tmp_path / "subs", "ann", "toy", text="not a notebook")
+    assert tfdl("grade", "toy", str(tmp_path / "subs"), "--course", str(course), "--workers", "1")[0] == 0
+    run = subprocess.run(f"{sys.executable} -m autograder report toy --course {course} | head -1", shell=True,
+                         capture_output=True, text=True)
+    assert run.returncode == 0 and len(run.stdout.splitlines()) == 1
+    assert "Traceback" not in run.stderr and "BrokenPipe" not in run.stderr, run.stderr

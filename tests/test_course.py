@@ -12,11 +12,12 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder import nbgrading
+from autograder import nbgrading, release
+from autograder.course import Course
 from tests.conftest import make_course
 
 ROOT = Path(__file__).resolve().parent.parent
-ASSIGNMENTS = nbgrading.assignments(ROOT)
+ASSIGNMENTS = Course(ROOT).assignments()
 STUDENT_SIDE = [ROOT / "autograder", ROOT / "exercises"]
 
 
@@ -115,7 +116,7 @@ def test_student_side_carries_no_solution_and_no_hidden_test(assignment):
     secret = _solution_lines(assignment)
     assert len(secret) > 10
     for path, text in _student_side_text().items():
-        for marker in nbgrading.SOLUTION_MARKERS:
+        for marker in release.SOLUTION_MARKERS:
             assert marker not in text or path.suffix == ".py", f"{marker} in {path}"
         leaked = [ln for ln in secret if ln in text]
         assert not leaked, f"{path.relative_to(ROOT)} contains instructor code: {leaked[:3]}"
@@ -136,21 +137,91 @@ def test_hidden_checks_need_the_instructor_side(assignment, tmp_path, monkeypatc
 
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_grade_cell_points_agree_with_the_checks(assignment):
-    """Each test cell calls check_<f>(<f>, tests, points=P) with P = its nbgrader points = the module's POINTS."""
+    """A part's points are written once, in TOPIC of autograder/<a>.py: the source's grade cells carry them (the
+    release writes them), and each test cell calls its own check_<f>(<f>, tests) with no points argument."""
     module = importlib.import_module(f"autograder.{assignment}")
     nb = nbformat.read(ROOT / "solutions" / assignment / f"{assignment}.ipynb", as_version=4)
     seen = {}
     for cell in nb.cells:
         meta = cell.metadata.get("nbgrader", {})
-        if not meta.get("grade") or cell.cell_type != "code":
+        if not meta.get("grade"):
+            continue
+        seen[meta["grade_id"]] = meta["points"]
+        if cell.cell_type != "code" or meta.get("solution"):
             continue
         calls = [node for node in ast.walk(ast.parse(cell.source)) if isinstance(node, ast.Call)
                  and getattr(node.func, "id", "").startswith("check_")]
-        assert len(calls) == 1, f"{meta['grade_id']}: one check call per grade cell"
-        points = {k.arg: ast.literal_eval(k.value) for k in calls[0].keywords}["points"]
-        assert points == meta["points"], meta["grade_id"]
-        seen[calls[0].func.id.removeprefix("check_")] = points
-    assert seen == module.POINTS
+        assert [c.func.id for c in calls] == [meta["grade_id"]], f"{meta['grade_id']}: one check call per grade cell"
+        assert not [k for k in calls[0].keywords if k.arg == "points"], meta["grade_id"]
+    assert seen == module.TOPIC.points
+    assert release.validate_source(Course(ROOT), assignment) == []
+
+
+def test_points_are_written_in_one_place(tmp_path):
+    """Changing a part's points in TOPIC is all it takes: the release writes them into the grade cell."""
+    course = make_course(tmp_path, ["depth"])
+    nb_path = course / "solutions" / "depth" / "depth.ipynb"
+    nb = nbformat.read(nb_path, as_version=4)
+    for cell in nb.cells:
+        if cell.metadata.get("nbgrader", {}).get("grade_id") == "check_sawtooth_net":
+            cell.metadata.nbgrader["points"] = 7  # out of step with the declaration
+    nbformat.write(nb, nb_path)
+    assert release.write_points(Course(course), "depth") == ["check_sawtooth_net: 3 points"]
+    cells = nbformat.read(nb_path, as_version=4).cells
+    assert [c.metadata.nbgrader["points"] for c in cells
+            if c.metadata.get("nbgrader", {}).get("grade_id") == "check_sawtooth_net"] == [3]
+
+
+def test_instructor_mistakes_stop_before_any_student_is_graded(tmp_path):
+    """A grading.py that does not import, a duplicated grade id, an undeclared grade cell: the release and the
+    grading refuse with a message that says what to fix, and nothing is graded."""
+    from autograder.course import ToolError
+    from tests.conftest import add_submission
+    course = make_course(tmp_path, ["depth"])
+    grading = course / "solutions" / "depth" / "grading.py"
+    grading.write_text(grading.read_text() + "\ndef broken(:\n")
+    folder = tmp_path / "subs"
+    add_submission(folder, "ann", "depth", ROOT / "exercises" / "depth" / "depth.ipynb")
+    for run in (lambda: release.release(Course(course), "depth"),
+                lambda: nbgrading.grade_isolated(course, "depth", folder, workers=1),
+                lambda: nbgrading.grade(course, "depth", folder)):
+        with pytest.raises(ToolError, match="grading.py has a syntax error at line"):
+            run()
+    assert not (course / "course_work" / "submitted").exists()
+    grading.write_text(grading.read_text().replace("\ndef broken(:\n", ""))
+    nb_path = course / "solutions" / "depth" / "depth.ipynb"
+    nb = nbformat.read(nb_path, as_version=4)
+    extra = nbformat.from_dict(dict(nb.cells[-1]))
+    nb.cells.append(nbformat.v4.new_code_cell("x = 1", metadata={"nbgrader": {
+        "grade": True, "grade_id": "check_sawtooth_net", "locked": True, "points": 1, "schema_version": 3,
+        "solution": False, "task": False}}))
+    nbformat.write(nb, nb_path)
+    problems = "\n".join(release.validate_source(Course(course), "depth"))
+    assert "grade id 'check_sawtooth_net' is used by 2 cells" in problems
+    assert extra is not None
+
+
+def test_engine_modules_import_no_circle():
+    """The grading engine reads as layers: no module of autograder/ imports, directly or not, one that imports
+    it back."""
+    graph = {}
+    for path in (ROOT / "autograder").glob("*.py"):
+        deps = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level == 1:
+                deps |= {node.module.split(".")[0]} if node.module else {a.name for a in node.names}
+        graph[path.stem] = deps
+    def reach(start):
+        seen, todo = set(), [start]
+        while todo:
+            for dep in graph.get(todo.pop(), ()):
+                if dep not in seen:
+                    seen.add(dep)
+                    todo.append(dep)
+        return seen
+    circles = sorted(m for m in graph if m in reach(m))
+    assert not circles, f"import circles through {circles}"
+    assert "nbgrading" not in reach("batch") and "cli" not in reach("nbgrading")
 
 
 def test_nbgrader_release_ignores_the_instructor_files():
@@ -182,3 +253,44 @@ def test_first_cell_names_the_configured_repository(assignment):
     first = nbformat.read(ROOT / "exercises" / assignment / f"{assignment}.ipynb", as_version=4).cells[0]
     assert first.metadata["nbgrader"]["grade_id"] == "course_setup" and first.metadata["nbgrader"]["locked"]
     assert f'_REPO, _BRANCH = "{repo["url"]}", "{repo.get("branch", "main")}"' in first.source
+
+
+@pytest.mark.slow
+def test_a_course_with_its_own_nbgrader_layout(tmp_path):
+    """tfdl takes every path from the course's nbgrader_config.py: a course that keeps its gradebook and its
+    submitted/autograded/feedback folders elsewhere (as a JupyterHub set-up does) is graded there, and nbgrader's
+    own `export` then finds the grades."""
+    import csv
+    import subprocess
+
+    from tests.conftest import add_submission, fill
+
+    course = make_course(tmp_path, ["toy"])
+    elsewhere = tmp_path / "srv" / "nbgrader"
+    (course / "nbgrader_config.py").write_text(
+        (course / "nbgrader_config.py").read_text()
+        + f'\nc.CourseDirectory.submitted_directory = "{elsewhere / "in"}"'
+        + f'\nc.CourseDirectory.autograded_directory = "{elsewhere / "graded"}"'
+        + f'\nc.CourseDirectory.feedback_directory = "{elsewhere / "fb"}"'
+        + f'\nc.CourseDirectory.db_url = "sqlite:///{elsewhere / "db" / "grades.sqlite"}"\n')
+    c = Course(course)
+    assert c.submitted("ann", "toy") == elsewhere / "in" / "ann" / "toy"
+    assert c.gradebook_file == elsewhere / "db" / "grades.sqlite"
+    release.release(c, "toy")
+    released = nbformat.read(course / "exercises" / "toy" / "toy.ipynb", as_version=4)
+    solution = {cell.metadata["nbgrader"]["grade_id"]: cell.source
+                for cell in nbformat.read(course / "solutions" / "toy" / "toy.ipynb", as_version=4).cells
+                if cell.metadata.get("nbgrader", {}).get("solution") and cell.cell_type == "code"}
+    add_submission(tmp_path / "subs", "ann", "toy", fill(released, solution))
+    results, warnings = nbgrading.grade_isolated(course, "toy", tmp_path / "subs", workers=1)
+    assert not warnings and results[0].scores["test_square"] == 2
+    assert (elsewhere / "in" / "ann" / "toy" / "toy.ipynb").is_file()
+    assert (elsewhere / "graded" / "ann" / "toy" / "toy.ipynb").is_file()
+    assert (elsewhere / "fb" / "ann" / "toy" / "toy.html").is_file()
+    assert not (course / "course_work" / "gradebook.db").exists()
+    out = tmp_path / "export.csv"
+    run = subprocess.run([sys.executable, "-m", "nbgrader", "export", f"--to={out}"], cwd=course,
+                         capture_output=True, text=True, env=c.env())
+    assert run.returncode == 0, run.stdout + run.stderr
+    rows = {r["student_id"]: r for r in csv.DictReader(out.open())}
+    assert float(rows["ann"]["score"]) == results[0].total

@@ -3,21 +3,26 @@ from __future__ import annotations
 
 import csv
 
-from autograder.batch import PartResult, SubmissionResult
 from autograder.report import summary, write_report
+from autograder.results import CheckResult, PartResult, SubmissionResult
+from tests.conftest import make_course
 
 
-def _result(student, a, b, feedback_b="", flags=(), notes=()):
+def _result(student, a, b, checks_b=(), flags=(), notes=()):
+    """The report reads each part's checks as data; the printed feedback is not parsed (it says something else
+    here on purpose)."""
     return SubmissionResult(student, [PartResult("test_a", "auto", 2, a, "", "ok"),
-                                      PartResult("test_b", "auto", 3, b, feedback_b, "ok"),
+                                      PartResult("test_b", "auto", 3, b, "printed text, not read", "ok",
+                                                 list(checks_b)),
                                       PartResult("explain", "manual", 1, None, "", "ok")],
                             list(flags), list(notes))
 
 
 RESULTS = [
     _result("ann", 2, 3),
-    _result("bob", 2, 1, "b: 1 of 3\n  [FAIL] hidden case 0\n         result: off\n         hint: transposed?"),
-    _result("cat", 0, 1, "b: 1 of 3\n  [FAIL] hidden case 0\n         hint: transposed?\n  [FAIL] t = 1"),
+    _result("bob", 2, 1, [CheckResult("visible case", True), CheckResult("hidden case 0", False,
+                                                                          "result: off\nhint: transposed?")]),
+    _result("cat", 0, 1, [CheckResult("hidden case 0", False, "hint: transposed?"), CheckResult("t = 1", False)]),
     _result("dan", 0, 0, flags=["grade cell test_b edited (it is locked)"], notes=["square: time limit"]),
 ]
 
@@ -33,8 +38,7 @@ def test_summary_has_distribution_failure_rates_hints_and_flags():
 
 
 def test_csv_has_one_row_per_student(tmp_path):
-    (tmp_path / "course_work").mkdir()
-    csv_path, txt_path = write_report(tmp_path, "toy", RESULTS)
+    csv_path, txt_path = write_report(make_course(tmp_path), "toy", RESULTS)
     rows = list(csv.DictReader(csv_path.open()))
     assert [r["student"] for r in rows] == ["ann", "bob", "cat", "dan"]
     assert rows[1]["test_b"] == "1" and rows[1]["total"] == "3" and rows[1]["explain"] == ""

@@ -1,0 +1,197 @@
+"""Releasing an assignment: the instructor source becomes the student notebook, through nbgrader.
+
+:func:`release` runs a pipeline of small named steps:
+
+1. :func:`validate_source`: the source notebook's grade cells against the topic's declaration
+   (``TOPIC`` in ``autograder/<a>.py``): every declared part has its grade cell, every grade cell is declared,
+   no grade id appears twice, each check cell calls its own ``check_<name>``; and the instructor module
+   ``grading.py`` imports. An instructor's mistake stops here, before anything is written, with a message that
+   says what to fix.
+2. :func:`write_points`: the declared points go into the grade cells' metadata, the one place nbgrader reads
+   them (so the topic's declaration is the only place an instructor writes a part's points).
+3. ``nbgrader generate_assignment`` writes the release (solutions and hidden tests stripped, ``grading.py``
+   ignored by ``nbgrader_config.py``).
+4. :func:`normalize_notebook`: outputs and execution counts cleared, so a release is byte-for-byte reproducible.
+5. :func:`verify_release`: no solution marker, hidden test or instructor file was released, every grade cell
+   is there.
+"""
+from __future__ import annotations
+
+import ast
+import importlib
+from pathlib import Path
+
+import nbformat
+from nbgrader.utils import is_grade
+
+from .course import Course, ToolError, as_course
+
+__all__ = ["release", "validate_source", "write_points", "normalize_notebook", "verify_release", "grade_ids",
+           "declared_topic", "SOLUTION_MARKERS", "INSTRUCTOR_ONLY"]
+
+SOLUTION_MARKERS = ("### BEGIN SOLUTION", "### END SOLUTION", "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS",
+                    "=== BEGIN MARK SCHEME ===")
+INSTRUCTOR_ONLY = ("grading.py",)
+
+
+def grade_ids(nb) -> list[str]:
+    return [c.metadata.nbgrader["grade_id"] for c in nb.cells if is_grade(c)]
+
+
+def declared_topic(assignment: str):
+    """The ``TOPIC`` of ``autograder/<assignment>.py`` (None for an assignment without a checks module, e.g. a
+    course's own toy assignment). A checks module that does not import is an instructor error."""
+    name = f"autograder.{assignment}"
+    try:
+        module = importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        if exc.name == name:
+            return None
+        raise ToolError(f"the checks of {assignment!r} (autograder/{assignment}.py) do not import: {exc}") from None
+    except Exception as exc:  # noqa: BLE001 - a broken checks module: stop with its error
+        raise ToolError(f"the checks of {assignment!r} (autograder/{assignment}.py) do not import: "
+                        f"{type(exc).__name__}: {exc}") from None
+    return getattr(module, "TOPIC", None)
+
+
+def _instructor_module_problem(course: Course, assignment: str) -> str | None:
+    """Why ``grading.py`` of the assignment does not import (None when it does, or when there is none)."""
+    path = course.source(assignment) / "grading.py"
+    if not path.is_file():
+        return None
+    import importlib.util
+    import sys
+    spec = importlib.util.spec_from_file_location(f"_tfdl_validate_{assignment}", path)
+    module = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+    except SyntaxError as exc:
+        return f"{path} has a syntax error at line {exc.lineno}: {exc.msg}"
+    except Exception as exc:  # noqa: BLE001
+        return f"{path} does not import: {type(exc).__name__}: {exc}"
+    finally:
+        sys.modules.pop(spec.name, None)
+    return None
+
+
+def validate_source(course: Course | Path, assignment: str) -> list[str]:
+    """What is wrong with the assignment's source (an empty list when it can be released and graded)."""
+    course = as_course(course)
+    course.check_assignment(assignment)
+    path = course.source_notebook(assignment)
+    try:
+        nb = nbformat.read(path, as_version=4)
+    except Exception as exc:  # noqa: BLE001
+        return [f"{path} is not a readable notebook: {type(exc).__name__}: {exc}"]
+    problems = []
+    ids = grade_ids(nb)
+    twice = sorted({g for g in ids if ids.count(g) > 1})
+    problems += [f"{path.name}: grade id {g!r} is used by {ids.count(g)} cells (nbgrader needs each once)"
+                 for g in twice]
+    problem = _instructor_module_problem(course, assignment)
+    if problem:
+        problems.append(problem)
+    topic = declared_topic(assignment)
+    if topic is None:
+        return problems
+    declared = topic.points
+    for g in declared:
+        if g not in ids:
+            problems.append(f"{path.name}: autograder/{assignment}.py declares {g!r} but no grade cell has that id")
+    for g in dict.fromkeys(ids):
+        if g not in declared:
+            problems.append(f"{path.name}: grade cell {g!r} is not declared in TOPIC of autograder/{assignment}.py")
+    for cell in nb.cells:
+        if not is_grade(cell) or cell.cell_type != "code" or cell.metadata.nbgrader.get("solution"):
+            continue
+        gid = cell.metadata.nbgrader["grade_id"]
+        try:
+            tree = ast.parse(cell.source)
+        except SyntaxError as exc:
+            problems.append(f"{path.name}: check cell {gid!r} does not parse: {exc.msg} (line {exc.lineno})")
+            continue
+        calls = [node for node in ast.walk(tree) if isinstance(node, ast.Call)
+                 and getattr(node.func, "id", "").startswith("check_")]
+        if gid in declared and [c.func.id for c in calls] != [gid]:
+            problems.append(f"{path.name}: check cell {gid!r} must call {gid}(...) once; it calls "
+                            f"{[c.func.id for c in calls] or 'no check'}")
+        for c in calls:
+            if any(k.arg == "points" for k in c.keywords):
+                problems.append(f"{path.name}: check cell {gid!r} passes points=...: points are declared only in "
+                                f"TOPIC of autograder/{assignment}.py")
+    return problems
+
+
+def write_points(course: Course | Path, assignment: str) -> list[str]:
+    """Write the topic's declared points into the source's grade cells; return the cells changed."""
+    course = as_course(course)
+    topic = declared_topic(assignment)
+    if topic is None:
+        return []
+    path = course.source_notebook(assignment)
+    nb = nbformat.read(path, as_version=4)
+    changed = []
+    for cell in nb.cells:
+        if is_grade(cell):
+            meta = cell.metadata.nbgrader
+            want = topic.points.get(meta["grade_id"])
+            if want is not None and float(meta.get("points", -1)) != want:
+                meta["points"] = int(want) if want == int(want) else want
+                changed.append(f"{meta['grade_id']}: {meta['points']} points")
+    if changed:
+        nbformat.write(nb, path)
+    return changed
+
+
+def normalize_notebook(path: Path) -> None:
+    """Make a released notebook byte-for-byte reproducible: no outputs, no execution counts, sorted keys."""
+    nb = nbformat.read(path, as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.outputs, cell.execution_count = [], None
+        cell.metadata.pop("execution", None)
+    nb.metadata.pop("widgets", None)
+    nbformat.write(nb, path)
+
+
+def verify_release(course: Course | Path, assignment: str) -> list[str]:
+    """Problems of the release compared with its source (an empty list when it is fine)."""
+    course = as_course(course)
+    source, release_dir = course.source(assignment), course.release(assignment)
+    problems = []
+    for path in sorted(release_dir.rglob("*")):
+        if path.name in INSTRUCTOR_ONLY:
+            problems.append(f"{path.relative_to(course.root)}: instructor-only file released")
+        elif path.suffix in (".ipynb", ".py", ".md", ".txt") and path.is_file():
+            text = path.read_text(errors="replace")
+            problems += [f"{path.relative_to(course.root)}: contains {m!r}" for m in SOLUTION_MARKERS if m in text]
+    for src in sorted(source.glob("*.ipynb")):
+        rel = release_dir / src.name
+        if not rel.is_file():
+            problems.append(f"{rel.relative_to(course.root)}: missing")
+            continue
+        missing = set(grade_ids(nbformat.read(src, as_version=4))) - set(grade_ids(nbformat.read(rel, as_version=4)))
+        problems += [f"{rel.relative_to(course.root)}: grade cell {g!r} missing" for g in sorted(missing)]
+    return problems
+
+
+def release(course: Course | Path, assignment: str) -> list[Path]:
+    """Validate the source, write its declared points, generate the release, normalize and verify it; return the
+    files written."""
+    course = as_course(course)
+    problems = validate_source(course, assignment)
+    if problems:
+        raise ToolError(f"the source of {assignment} cannot be released; fix:\n  " + "\n  ".join(problems))
+    write_points(course, assignment)
+    run = course.nbgrader("generate_assignment", assignment, "--force")
+    if run.returncode != 0:
+        raise ToolError(f"nbgrader generate_assignment {assignment} failed: {run.error_line()}\n{run.output}")
+    out = course.release(assignment)
+    written = sorted(p for p in out.rglob("*") if p.is_file())
+    for path in written:
+        if path.suffix == ".ipynb":
+            normalize_notebook(path)
+    problems = verify_release(course, assignment)
+    if problems:
+        raise ToolError(f"the release of {assignment} is unsafe:\n  " + "\n  ".join(problems))
+    return written
