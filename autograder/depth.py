@@ -31,12 +31,11 @@ from typing import Callable
 import numpy as np
 import torch
 
-from .core import Report, Score, as_array, call_student, error_verdict, fmt, instructor_module, judge_purity
+from .core import Part, Report, Topic, Written, as_array, call_student, error_verdict, fmt, judge_purity
 
 __all__ = ["check_sawtooth_net", "check_count_linear_pieces", "check_shallow_approximation", "POINTS",
            "sawtooth_values", "lower_bound", "construction_error"]
 
-POINTS = {"sawtooth_net": 3, "count_linear_pieces": 4, "shallow_approximation": 3}
 
 VALUE_ATOL = 1e-6      # network values against f_k (float64 evaluation of the student's weights)
 L1_RTOL = 1e-7         # reported L1 error against the exact one (hidden checks; float32 rounding is 6e-8)
@@ -178,9 +177,8 @@ def _dyadic_and_random(k: int, seed: int, n_random: int) -> np.ndarray:
     return np.concatenate([grid, np.random.default_rng(seed).uniform(0, 1, n_random)])
 
 
-def check_sawtooth_net(sawtooth_net: Callable, tests: str = "visible", points: float = 3) -> Score:
+def _visible_sawtooth_net(report: Report, sawtooth_net: Callable) -> None:
     """Check ``sawtooth_net(k)``: the architecture, and the values of f_k on [0, 1] (nothing outside)."""
-    report = Report("sawtooth_net", points, tests)
     for k in (1, 2, 3, 5):
         out = run_sawtooth_net(sawtooth_net, k)
         report.check(f"k = {k}: modules Linear(1, 2), ReLU, (Linear(2, 2), ReLU) x {k - 1}, Linear(2, 1)",
@@ -197,24 +195,23 @@ def check_sawtooth_net(sawtooth_net: Callable, tests: str = "visible", points: f
         report.check(f"k = {k}: 500 random points of [0, 1]: f_{k}(x) = 1 - |2 frac(2^{k - 1} x) - 1|",
                      lambda: judge_sawtooth_values(out, k, xr, sawtooth_values(k, xr), "at random points "))
 
-    if tests == "all":
-        grading = instructor_module("depth")
-        for case in grading.sawtooth_cases():
-            k = case["k"]
-            out = run_sawtooth_net(sawtooth_net, k)
-            report.check(f"k = {k}: architecture", lambda: judge_sawtooth_structure(out, k))
-            x = _dyadic_and_random(k, 100 + k, 4000)
-            report.check(f"k = {k}: values at every multiple of 2^-{k + 1} and 4000 random points of [0, 1]",
-                         lambda: judge_sawtooth_values(out, k, x, sawtooth_values(k, x)))
-            if case["count"]:
-                def pieces_check():
-                    failed = error_verdict(out) or judge_sawtooth_structure(out, k)
-                    if not failed[0]:
-                        return False, "not checked: the architecture is wrong"
-                    n = grading.count_linear_pieces(_rebuild(out["layers"]), 0.0, 1.0)
-                    return (n == 2 ** k), f"your network has {n} linear pieces on [0, 1]; f_{k} has {2 ** k}"
-                report.check(f"k = {k}: exactly 2^{k} linear pieces on [0, 1] (exact count)", pieces_check)
-    return report.score()
+
+def _hidden_sawtooth_net(report: Report, sawtooth_net: Callable, grading) -> None:
+    for case in grading.sawtooth_cases():
+        k = case["k"]
+        out = run_sawtooth_net(sawtooth_net, k)
+        report.check(f"k = {k}: architecture", lambda: judge_sawtooth_structure(out, k))
+        x = _dyadic_and_random(k, 100 + k, 4000)
+        report.check(f"k = {k}: values at every multiple of 2^-{k + 1} and 4000 random points of [0, 1]",
+                     lambda: judge_sawtooth_values(out, k, x, sawtooth_values(k, x)))
+        if case["count"]:
+            def pieces_check():
+                failed = error_verdict(out) or judge_sawtooth_structure(out, k)
+                if not failed[0]:
+                    return False, "not checked: the architecture is wrong"
+                n = grading.count_linear_pieces(_rebuild(out["layers"]), 0.0, 1.0)
+                return (n == 2 ** k), f"your network has {n} linear pieces on [0, 1]; f_{k} has {2 ** k}"
+            report.check(f"k = {k}: exactly 2^{k} linear pieces on [0, 1] (exact count)", pieces_check)
 
 
 def _rebuild(layers) -> torch.nn.Sequential:
@@ -406,32 +403,30 @@ def _run_counted_cases(report: Report, cases, harness, judge, purity_what: str) 
     report.check(f"leaves {purity_what} unchanged", lambda: judge_count_purity(outs, n_correct))
 
 
-def check_count_linear_pieces(count_linear_pieces: Callable, tests: str = "visible", points: float = 4) -> Score:
+def _visible_count_linear_pieces(report: Report, count_linear_pieces: Callable) -> None:
     """Check ``count_linear_pieces(model, a=0.0, b=1.0)``: exact counts of maximal affine intervals."""
-    report = Report("count_linear_pieces", points, tests)
     _run_counted_cases(report, _visible_count_cases(),
                        lambda case: run_count_linear_pieces(count_linear_pieces, case["model"](), case["a"],
                                                             case["b"]),
                        lambda case, out: judge_count(out, case["expected"], case.get("hints")),
                        "the model (parameters, dtype, requires_grad, train/eval mode)")
 
-    if tests == "all":
-        grading = instructor_module("depth")
-        fresh = {}
 
-        def harness(case):
-            fresh[case["name"]] = case["model"]()
-            return run_count_linear_pieces(count_linear_pieces, copy.deepcopy(fresh[case["name"]]), case["a"],
-                                           case["b"])
+def _hidden_count_linear_pieces(report: Report, count_linear_pieces: Callable, grading) -> None:
+    fresh = {}
 
-        def judge(case, out):
-            expected = case.get("expected")
-            if expected is None:
-                expected = grading.count_linear_pieces(fresh[case["name"]], case["a"], case["b"])
-            return judge_count(out, expected)
+    def harness(case):
+        fresh[case["name"]] = case["model"]()
+        return run_count_linear_pieces(count_linear_pieces, copy.deepcopy(fresh[case["name"]]), case["a"],
+                                       case["b"])
 
-        _run_counted_cases(report, grading.count_cases(), harness, judge, "the model in the hidden cases")
-    return report.score()
+    def judge(case, out):
+        expected = case.get("expected")
+        if expected is None:
+            expected = grading.count_linear_pieces(fresh[case["name"]], case["a"], case["b"])
+        return judge_count(out, expected)
+
+    _run_counted_cases(report, grading.count_cases(), harness, judge, "the model in the hidden cases")
 
 
 # ==============================================================================================================
@@ -534,10 +529,8 @@ def judge_shallow_quality(out: dict, k: int, t: int, true_error: float | None, t
                    f"reaches {target:.6g} with {t} pieces{hint}")
 
 
-def check_shallow_approximation(shallow_approximation: Callable, tests: str = "visible",
-                                points: float = 3) -> Score:
+def _visible_shallow_approximation(report: Report, shallow_approximation: Callable) -> None:
     """Check ``shallow_approximation(k, t) -> (knots, values, error)``."""
-    report = Report("shallow_approximation", points, tests)
     for k, t in [(3, 1), (4, 3), (4, 16), (5, 9), (3, 20)]:
         out = run_shallow_approximation(shallow_approximation, k, t)
         estimate = None
@@ -552,19 +545,34 @@ def check_shallow_approximation(shallow_approximation: Callable, tests: str = "v
         report.check(f"k = {k}, t = {t}: at least as good as the construction ({construction_error(k, t):.6g})",
                      lambda: judge_shallow_quality(out, k, t, estimate, 1e-6))
 
-    if tests == "all":
-        grading = instructor_module("depth")
-        for case in grading.shallow_cases():
-            k, t = case["k"], case["t"]
-            out = run_shallow_approximation(shallow_approximation, k, t)
-            exact = None
-            if not error_verdict(out) and judge_shallow_function(out, k, t)[0]:
-                exact = float(grading.l1_to_sawtooth(k, out["knots"], out["values"]))
-            tol = L1_RTOL * max(exact or 0.0, 1e-3)
-            report.check(f"k = {k}, t = {t}: a valid function with at most {t} pieces",
-                         lambda: judge_shallow_function(out, k, t))
-            report.check(f"k = {k}, t = {t}: the reported error is its exact L1 distance to f_{k}",
-                         lambda: judge_shallow_error(out, k, t, exact, tol))
-            report.check(f"k = {k}, t = {t}: at least as good as the construction",
-                         lambda: judge_shallow_quality(out, k, t, exact, tol))
-    return report.score()
+
+def _hidden_shallow_approximation(report: Report, shallow_approximation: Callable, grading) -> None:
+    for case in grading.shallow_cases():
+        k, t = case["k"], case["t"]
+        out = run_shallow_approximation(shallow_approximation, k, t)
+        exact = None
+        if not error_verdict(out) and judge_shallow_function(out, k, t)[0]:
+            exact = float(grading.l1_to_sawtooth(k, out["knots"], out["values"]))
+        tol = L1_RTOL * max(exact or 0.0, 1e-3)
+        report.check(f"k = {k}, t = {t}: a valid function with at most {t} pieces",
+                     lambda: judge_shallow_function(out, k, t))
+        report.check(f"k = {k}, t = {t}: the reported error is its exact L1 distance to f_{k}",
+                     lambda: judge_shallow_error(out, k, t, exact, tol))
+        report.check(f"k = {k}, t = {t}: at least as good as the construction",
+                     lambda: judge_shallow_quality(out, k, t, exact, tol))
+
+
+# ==============================================================================================================
+# The parts of the assignment, declared once: names, points, visible and hidden checks
+# ==============================================================================================================
+TOPIC = Topic("depth", [
+    Part("sawtooth_net", 3, _visible_sawtooth_net, _hidden_sawtooth_net, purity=None),
+    Part("count_linear_pieces", 4, _visible_count_linear_pieces, _hidden_count_linear_pieces, purity=None),
+    Part("shallow_approximation", 3, _visible_shallow_approximation, _hidden_shallow_approximation, purity=None),
+    Written("written_depth", 2),
+])
+POINTS = {p.name: p.points for p in TOPIC.parts if isinstance(p, Part)}
+
+check_sawtooth_net = TOPIC.checker("sawtooth_net")
+check_count_linear_pieces = TOPIC.checker("count_linear_pieces")
+check_shallow_approximation = TOPIC.checker("shallow_approximation")

@@ -30,14 +30,12 @@ from typing import Callable, Mapping
 import numpy as np
 from scipy.optimize import linprog, nnls
 
-from .core import (Report, Score, as_array, call_student, close, compare, error_verdict, fmt, instructor_module,
+from .core import (Part, Report, Topic, Written, as_array, call_student, close, compare, error_verdict, fmt,
                    judge_purity, run_cases)
 
 __all__ = ["check_gd_least_squares", "check_logistic_gd", "check_max_margin_direction",
            "check_gd_matrix_factorization", "check_diag_net_gd", "POINTS"]
 
-POINTS = {"gd_least_squares": 3, "logistic_gd": 3, "max_margin_direction": 2, "gd_matrix_factorization": 3,
-          "diag_net_gd": 3}
 
 GD_RTOL = 1e-5
 UNIT_ATOL = 1e-4
@@ -140,10 +138,9 @@ def _diagonal_gd(case: dict) -> np.ndarray:
     return w_star + (1 - case["lr"] * lam) ** case["steps"] * (w0 - w_star)
 
 
-def check_gd_least_squares(gd_least_squares: Callable, tests: str = "visible", points: float = 3) -> Score:
+def _visible_gd_least_squares(report: Report, gd_least_squares: Callable) -> None:
     """Check ``gd_least_squares(X, y, lr, steps, w0=None)``: the iterate after ``steps`` steps of plain GD on
     (1/2n)|Xw - y|² from w0 (zeros when None)."""
-    report = Report("gd_least_squares", points, tests)
     rng = np.random.default_rng(11)
     X = rng.normal(size=(3, 4))
     y = rng.normal(size=3)
@@ -192,19 +189,18 @@ def check_gd_least_squares(gd_least_squares: Callable, tests: str = "visible", p
     run_cases(report, [dict(case, expected=e, closed_form=c) for case, e, c in cases],
               lambda case: run_gd_least_squares(gd_least_squares, case), judge, "X, y and w0")
 
-    if tests == "all":
-        grading = instructor_module("implicit_bias")
 
-        def reference(case):
-            return grading.gd_least_squares(case["X"], case["y"], case["lr"], case["steps"], case.get("w0"))
+def _hidden_gd_least_squares(report: Report, gd_least_squares: Callable, grading) -> None:
 
-        def judge_hidden(case, out):
-            rtol = 1e-4 if _is_float32(case["X"], case["y"]) and case["steps"] > 10 else GD_RTOL
-            return judge_iterate(out, reference(case), rtol, _ls_variants(case, reference))
+    def reference(case):
+        return grading.gd_least_squares(case["X"], case["y"], case["lr"], case["steps"], case.get("w0"))
 
-        run_cases(report, grading.gd_least_squares_cases(), lambda case: run_gd_least_squares(gd_least_squares, case),
-                  judge_hidden, "X, y and w0 in the hidden cases")
-    return report.score()
+    def judge_hidden(case, out):
+        rtol = 1e-4 if _is_float32(case["X"], case["y"]) and case["steps"] > 10 else GD_RTOL
+        return judge_iterate(out, reference(case), rtol, _ls_variants(case, reference))
+
+    run_cases(report, grading.gd_least_squares_cases(), lambda case: run_gd_least_squares(gd_least_squares, case),
+              judge_hidden, "X, y and w0 in the hidden cases")
 
 
 # ==============================================================================================================
@@ -317,10 +313,9 @@ SVM_X = np.array([[1.0, 0.5], [-0.5, 1.5], [3.0, 2.0], [-2.0, 0.5]])
 SVM_Y = np.array([1.0, -1.0, 1.0, -1.0])
 
 
-def check_logistic_gd(logistic_gd: Callable, tests: str = "visible", points: float = 3) -> Score:
+def _visible_logistic_gd(report: Report, logistic_gd: Callable) -> None:
     """Check ``logistic_gd(X, y, lr, checkpoints) -> {t: w_t}``: GD from 0 on the mean logistic loss, labels ±1,
     no intercept, one run that records the iterate after t steps for every t in ``checkpoints``."""
-    report = Report("logistic_gd", points, tests)
     untouched = []
     rng = np.random.default_rng(21)
     X = rng.normal(size=(5, 3))
@@ -371,26 +366,25 @@ def check_logistic_gd(logistic_gd: Callable, tests: str = "visible", points: flo
     report.check("leaves X, y and checkpoints unchanged",
                  lambda: judge_purity(untouched, credited=any(v.passed for v in report.verdicts)))
 
-    if tests == "all":
-        grading = instructor_module("implicit_bias")
 
-        def harness(case):
-            return run_logistic_gd(logistic_gd, case["X"], case["y"], case["lr"], case["checkpoints"])
+def _hidden_logistic_gd(report: Report, logistic_gd: Callable, grading) -> None:
 
-        def judge(case, out):
-            expected = grading.logistic_gd(case["X"], case["y"], case["lr"], case["checkpoints"])
-            nn = len(case["y"])
-            later = grading.logistic_gd(case["X"], case["y"], case["lr"], [t + 1 for t in case["checkpoints"]])
-            variants = {
-                f"this is gradient descent on the summed loss (lr {nn} times too large): the loss is the mean over "
-                "the n points": grading.logistic_gd(case["X"], case["y"], case["lr"] * nn, case["checkpoints"]),
-                "these are the iterates one step later: w_t is the iterate after t steps (w_0 = 0)":
-                    {t: later[t + 1] for t in case["checkpoints"]},
-            }
-            return judge_logistic_iterates(out, expected, case["rtol"], variants)
+    def harness(case):
+        return run_logistic_gd(logistic_gd, case["X"], case["y"], case["lr"], case["checkpoints"])
 
-        run_cases(report, grading.logistic_gd_cases(), harness, judge, "X, y and checkpoints in the hidden cases")
-    return report.score()
+    def judge(case, out):
+        expected = grading.logistic_gd(case["X"], case["y"], case["lr"], case["checkpoints"])
+        nn = len(case["y"])
+        later = grading.logistic_gd(case["X"], case["y"], case["lr"], [t + 1 for t in case["checkpoints"]])
+        variants = {
+            f"this is gradient descent on the summed loss (lr {nn} times too large): the loss is the mean over "
+            "the n points": grading.logistic_gd(case["X"], case["y"], case["lr"] * nn, case["checkpoints"]),
+            "these are the iterates one step later: w_t is the iterate after t steps (w_0 = 0)":
+                {t: later[t + 1] for t in case["checkpoints"]},
+        }
+        return judge_logistic_iterates(out, expected, case["rtol"], variants)
+
+    run_cases(report, grading.logistic_gd_cases(), harness, judge, "X, y and checkpoints in the hidden cases")
 
 
 # ==============================================================================================================
@@ -464,10 +458,9 @@ def _separable(seed: int, n: int, d: int, margin: float = 0.3):
     return X + margin * y[:, None] * u, y
 
 
-def check_max_margin_direction(max_margin_direction: Callable, tests: str = "visible", points: float = 2) -> Score:
+def _visible_max_margin_direction(report: Report, max_margin_direction: Callable) -> None:
     """Check ``max_margin_direction(X, y)``: the unit vector of the hard-margin SVM without intercept,
     argmax_{|u| = 1} min_i y_i <u, x_i>."""
-    report = Report("max_margin_direction", points, tests)
     x1 = np.array([[3.0, -4.0, 1.0]])
     Z = SVM_Y[:, None] * SVM_X
     p = _two_point_svm(Z[0], Z[1])
@@ -493,20 +486,19 @@ def check_max_margin_direction(max_margin_direction: Callable, tests: str = "vis
 
     run_cases(report, cases, lambda case: run_max_margin_direction(max_margin_direction, case), judge, "X and y")
 
-    if tests == "all":
-        grading = instructor_module("implicit_bias")
 
-        def judge_hidden(case, out):
-            expected = grading.max_margin_direction(case["X"], case["y"])
-            Zc = np.asarray(case["y"], float)[:, None] * np.asarray(case["X"], float)
-            mean = Zc.mean(axis=0)
-            return judge_direction(out, expected, {
-                "this is the direction of the mean of y_i x_i, not the max-margin direction":
-                    mean / np.linalg.norm(mean)})
+def _hidden_max_margin_direction(report: Report, max_margin_direction: Callable, grading) -> None:
 
-        run_cases(report, grading.max_margin_cases(), lambda case: run_max_margin_direction(max_margin_direction, case),
-                  judge_hidden, "X and y in the hidden cases")
-    return report.score()
+    def judge_hidden(case, out):
+        expected = grading.max_margin_direction(case["X"], case["y"])
+        Zc = np.asarray(case["y"], float)[:, None] * np.asarray(case["X"], float)
+        mean = Zc.mean(axis=0)
+        return judge_direction(out, expected, {
+            "this is the direction of the mean of y_i x_i, not the max-margin direction":
+                mean / np.linalg.norm(mean)})
+
+    run_cases(report, grading.max_margin_cases(), lambda case: run_max_margin_direction(max_margin_direction, case),
+              judge_hidden, "X and y in the hidden cases")
 
 
 # ==============================================================================================================
@@ -562,11 +554,9 @@ def judge_low_rank_completion(out: dict, mask, target, max_ratio: float, fit: fl
     return (not messages), "\n".join(messages)
 
 
-def check_gd_matrix_factorization(gd_matrix_factorization: Callable, tests: str = "visible",
-                                  points: float = 3) -> Score:
+def _visible_gd_matrix_factorization(report: Report, gd_matrix_factorization: Callable) -> None:
     """Check ``gd_matrix_factorization(mask, target, depth, init_scale, lr, steps)``: the product W_N ... W_1 after
     ``steps`` GD steps on ½ Σ_observed (W_ij - target_ij)², every factor starting at init_scale · I."""
-    report = Report("gd_matrix_factorization", points, tests)
     rng = np.random.default_rng(41)
     mask4 = np.array([[1, 1, 0, 1], [0, 1, 1, 0], [1, 0, 1, 1], [1, 1, 0, 0]], dtype=float)
     target4 = rng.normal(size=(4, 4))
@@ -614,30 +604,29 @@ def check_gd_matrix_factorization(gd_matrix_factorization: Callable, tests: str 
     run_cases(report, cases, lambda case: run_gd_matrix_factorization(gd_matrix_factorization, case), judge,
               "mask and target")
 
-    if tests == "all":
-        grading = instructor_module("implicit_bias")
 
-        def reference(case, **change):
-            c = dict(case, **change)
-            return grading.gd_matrix_factorization(c["mask"], c["target"], c["depth"], c["init_scale"], c["lr"],
-                                                   c["steps"])
+def _hidden_gd_matrix_factorization(report: Report, gd_matrix_factorization: Callable, grading) -> None:
 
-        def judge_hidden(case, out):
-            k = int(np.sum(case["mask"]))
-            variants = {
-                f"this is the product after {case['steps'] - 1} steps instead of {case['steps']}":
-                    reference(case, steps=case["steps"] - 1),
-                f"this is gradient descent on the mean over the {k} observed entries: the loss is ½ Σ, summed":
-                    reference(case, lr=case["lr"] / k),
-                "this is gradient descent on all entries: only the observed ones (mask) count":
-                    reference(case, mask=np.ones_like(case["mask"])),
-            }
-            return judge_iterate(out, reference(case), case["rtol"], variants, what="W")
+    def reference(case, **change):
+        c = dict(case, **change)
+        return grading.gd_matrix_factorization(c["mask"], c["target"], c["depth"], c["init_scale"], c["lr"],
+                                               c["steps"])
 
-        run_cases(report, grading.matrix_factorization_cases(),
-                  lambda case: run_gd_matrix_factorization(gd_matrix_factorization, case), judge_hidden,
-                  "mask and target in the hidden cases")
-    return report.score()
+    def judge_hidden(case, out):
+        k = int(np.sum(case["mask"]))
+        variants = {
+            f"this is the product after {case['steps'] - 1} steps instead of {case['steps']}":
+                reference(case, steps=case["steps"] - 1),
+            f"this is gradient descent on the mean over the {k} observed entries: the loss is ½ Σ, summed":
+                reference(case, lr=case["lr"] / k),
+            "this is gradient descent on all entries: only the observed ones (mask) count":
+                reference(case, mask=np.ones_like(case["mask"])),
+        }
+        return judge_iterate(out, reference(case), case["rtol"], variants, what="W")
+
+    run_cases(report, grading.matrix_factorization_cases(),
+              lambda case: run_gd_matrix_factorization(gd_matrix_factorization, case), judge_hidden,
+              "mask and target in the hidden cases")
 
 
 # ==============================================================================================================
@@ -677,10 +666,9 @@ def judge_limit(out: dict, expected: np.ndarray, rtol: float, what: str, other: 
     return False, "\n".join(lines)
 
 
-def check_diag_net_gd(diag_net_gd: Callable, tests: str = "visible", points: float = 3) -> Score:
+def _visible_diag_net_gd(report: Report, diag_net_gd: Callable) -> None:
     """Check ``diag_net_gd(X, y, alpha, lr, steps)``: β = u⊙u - v⊙v after ``steps`` simultaneous GD steps in
     (u, v) on (1/2n)|Xβ - y|², from u = v = α."""
-    report = Report("diag_net_gd", points, tests)
     rng = np.random.default_rng(51)
     X = rng.normal(size=(3, 5))
     y = rng.normal(size=3)
@@ -724,25 +712,44 @@ def check_diag_net_gd(diag_net_gd: Callable, tests: str = "visible", points: flo
 
     run_cases(report, cases, lambda case: run_diag_net_gd(diag_net_gd, case), judge, "X and y")
 
-    if tests == "all":
-        grading = instructor_module("implicit_bias")
 
-        def reference(case, **change):
-            c = dict(case, **change)
-            return grading.diag_net_gd(c["X"], c["y"], c["alpha"], c["lr"], c["steps"])
+def _hidden_diag_net_gd(report: Report, diag_net_gd: Callable, grading) -> None:
 
-        def judge_hidden(case, out):
-            n = len(case["y"])
-            variants = {}
-            if n > 1:
-                variants[f"this is gradient descent on the summed loss (lr {n} times too large): the loss is "
-                         "(1/2n)|Xβ - y|²"] = reference(case, lr=case["lr"] * n)
-            variants[f"this is β after {case['steps'] - 1} steps instead of {case['steps']}"] = \
-                reference(case, steps=case["steps"] - 1)
-            variants["this is β for u(0) = v(0) = sqrt(alpha): the initialization is u = v = alpha"] = \
-                reference(case, alpha=np.sqrt(case["alpha"]))
-            return judge_iterate(out, reference(case), case["rtol"], variants, what="β")
+    def reference(case, **change):
+        c = dict(case, **change)
+        return grading.diag_net_gd(c["X"], c["y"], c["alpha"], c["lr"], c["steps"])
 
-        run_cases(report, grading.diag_net_cases(), lambda case: run_diag_net_gd(diag_net_gd, case), judge_hidden,
-                  "X and y in the hidden cases")
-    return report.score()
+    def judge_hidden(case, out):
+        n = len(case["y"])
+        variants = {}
+        if n > 1:
+            variants[f"this is gradient descent on the summed loss (lr {n} times too large): the loss is "
+                     "(1/2n)|Xβ - y|²"] = reference(case, lr=case["lr"] * n)
+        variants[f"this is β after {case['steps'] - 1} steps instead of {case['steps']}"] = \
+            reference(case, steps=case["steps"] - 1)
+        variants["this is β for u(0) = v(0) = sqrt(alpha): the initialization is u = v = alpha"] = \
+            reference(case, alpha=np.sqrt(case["alpha"]))
+        return judge_iterate(out, reference(case), case["rtol"], variants, what="β")
+
+    run_cases(report, grading.diag_net_cases(), lambda case: run_diag_net_gd(diag_net_gd, case), judge_hidden,
+              "X and y in the hidden cases")
+
+
+# ==============================================================================================================
+# The parts of the assignment, declared once: names, points, visible and hidden checks
+# ==============================================================================================================
+TOPIC = Topic("implicit_bias", [
+    Part("gd_least_squares", 3, _visible_gd_least_squares, _hidden_gd_least_squares, purity=None),
+    Part("logistic_gd", 3, _visible_logistic_gd, _hidden_logistic_gd, purity=None),
+    Part("max_margin_direction", 2, _visible_max_margin_direction, _hidden_max_margin_direction, purity=None),
+    Part("gd_matrix_factorization", 3, _visible_gd_matrix_factorization, _hidden_gd_matrix_factorization, purity=None),
+    Part("diag_net_gd", 3, _visible_diag_net_gd, _hidden_diag_net_gd, purity=None),
+    Written("written_intercept", 2),
+])
+POINTS = {p.name: p.points for p in TOPIC.parts if isinstance(p, Part)}
+
+check_gd_least_squares = TOPIC.checker("gd_least_squares")
+check_logistic_gd = TOPIC.checker("logistic_gd")
+check_max_margin_direction = TOPIC.checker("max_margin_direction")
+check_gd_matrix_factorization = TOPIC.checker("gd_matrix_factorization")
+check_diag_net_gd = TOPIC.checker("diag_net_gd")

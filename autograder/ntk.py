@@ -23,12 +23,11 @@ from typing import Callable
 import numpy as np
 import torch
 
-from .core import (Report, Score, StudentCall, as_array, call_student, close, compare, error_verdict, fmt,
-                   instructor_module, judge_purity, plain_value, ratio_hint, run_cases)
+from .core import (Part, Report, StudentCall, Topic, Written, as_array, call_student, close, compare, error_verdict,
+                   fmt, judge_purity, plain_value, ratio_hint, run_cases)
 
 __all__ = ["check_empirical_ntk", "check_relu_ntk", "check_NTKMLP", "check_ntk_predict", "POINTS"]
 
-POINTS = {"empirical_ntk": 3, "relu_ntk": 4, "NTKMLP": 3, "ntk_predict": 3}
 
 KERNEL_RTOL = 1e-3
 EMPIRICAL_RTOL = 1e-4
@@ -100,9 +99,8 @@ def _one_hidden_layer_ntk(model: torch.nn.Sequential, X1, X2) -> tuple[np.ndarra
     return full.numpy(), weights_only.numpy()
 
 
-def check_empirical_ntk(empirical_ntk: Callable, tests: str = "visible", points: float = 3) -> Score:
+def _visible_empirical_ntk(report: Report, empirical_ntk: Callable) -> None:
     """Check ``empirical_ntk(model, X1, X2)``: Θ(x, x') = Σ_p ∂f(x)/∂θ_p ∂f(x')/∂θ_p over ALL parameters."""
-    report = Report("empirical_ntk", points, tests)
     untouched = []
 
     # A linear model: Θ(x, x') = <x, x'> + 1 exactly (weights and bias).
@@ -130,20 +128,19 @@ def check_empirical_ntk(empirical_ntk: Callable, tests: str = "visible", points:
     report.check("leaves the model (parameters, dtype, requires_grad, train/eval mode) and X1, X2 unchanged",
                  lambda: judge_purity(untouched, credited=any(v.passed for v in report.verdicts)))
 
-    if tests == "all":
-        grading = instructor_module("ntk")
-        models = {}
 
-        def harness(case):
-            models[case["name"]] = model = case["model"]()
-            return run_empirical_ntk(empirical_ntk, copy.deepcopy(model), case["X1"], case["X2"])
+def _hidden_empirical_ntk(report: Report, empirical_ntk: Callable, grading) -> None:
+    models = {}
 
-        def judge(case, out):
-            expected = grading.empirical_ntk(models[case["name"]], case["X1"], case["X2"])
-            return judge_empirical_ntk(out, expected, case["rtol"])
+    def harness(case):
+        models[case["name"]] = model = case["model"]()
+        return run_empirical_ntk(empirical_ntk, copy.deepcopy(model), case["X1"], case["X2"])
 
-        run_cases(report, grading.empirical_ntk_cases(), harness, judge, "the model in the hidden cases")
-    return report.score()
+    def judge(case, out):
+        expected = grading.empirical_ntk(models[case["name"]], case["X1"], case["X2"])
+        return judge_empirical_ntk(out, expected, case["rtol"])
+
+    run_cases(report, grading.empirical_ntk_cases(), harness, judge, "the model in the hidden cases")
 
 
 # ==============================================================================================================
@@ -232,9 +229,8 @@ def _diagonal(X, depth, W_std, b_std):
     return q, theta
 
 
-def check_relu_ntk(relu_ntk: Callable, tests: str = "visible", points: float = 4) -> Score:
+def _visible_relu_ntk(report: Report, relu_ntk: Callable) -> None:
     """Check ``relu_ntk(X1, X2, depth, W_std=sqrt(2), b_std=0.0) -> (nngp, ntk)``."""
-    report = Report("relu_ntk", points, tests)
     untouched = []
 
     # neural-tangents 0.6.5, stax.serial(Dense(512, W_std=sqrt(2), b_std=b, parameterization='ntk'), Relu, ...)
@@ -302,30 +298,29 @@ def check_relu_ntk(relu_ntk: Callable, tests: str = "visible", points: float = 4
     report.check("leaves X1 and X2 unchanged",
                  lambda: judge_purity(untouched, credited=any(v.passed for v in report.verdicts)))
 
-    if tests == "all":
-        grading = instructor_module("ntk")
 
-        def harness(case):
-            return run_relu_ntk(relu_ntk, case["X1"], case["X2"], case["depth"], case["W_std"], case["b_std"])
+def _hidden_relu_ntk(report: Report, relu_ntk: Callable, grading) -> None:
 
-        def judge(case, out):
-            X1, X2 = case["X1"], case["X1"] if case["X2"] is None else case["X2"]
-            nngp, ntk = grading.relu_ntk(X1, X2, case["depth"], case["W_std"], case["b_std"])
-            variants = {}
-            for shift in (-1, 1):
-                if case["depth"] + shift >= 0:
-                    n, t = grading.relu_ntk(X1, X2, case["depth"] + shift, case["W_std"], case["b_std"])
-                    variants[f"this is the kernel of depth {case['depth'] + shift}: depth counts hidden "
-                             f"ReLU layers (depth 0 is a linear model)"] = {"nngp": n, "ntk": t}
-            d = X1.shape[1]
-            n, t = grading.relu_ntk(X1 * np.sqrt(d), X2 * np.sqrt(d), case["depth"], case["W_std"], case["b_std"])
-            variants["your kernel is what you get without the 1/d of the input layer "
-                     f"(Σ¹ = W_std² <x, x'> / d + b_std², here d = {d})"] = {"nngp": n, "ntk": t}
-            variants["you return (ntk, nngp): the order is (nngp, ntk)"] = {"nngp": ntk, "ntk": nngp}
-            return judge_relu_ntk(out, {"nngp": nngp, "ntk": ntk}, variants)
+    def harness(case):
+        return run_relu_ntk(relu_ntk, case["X1"], case["X2"], case["depth"], case["W_std"], case["b_std"])
 
-        run_cases(report, grading.relu_ntk_cases(), harness, judge, "X1 and X2 in the hidden cases")
-    return report.score()
+    def judge(case, out):
+        X1, X2 = case["X1"], case["X1"] if case["X2"] is None else case["X2"]
+        nngp, ntk = grading.relu_ntk(X1, X2, case["depth"], case["W_std"], case["b_std"])
+        variants = {}
+        for shift in (-1, 1):
+            if case["depth"] + shift >= 0:
+                n, t = grading.relu_ntk(X1, X2, case["depth"] + shift, case["W_std"], case["b_std"])
+                variants[f"this is the kernel of depth {case['depth'] + shift}: depth counts hidden "
+                         f"ReLU layers (depth 0 is a linear model)"] = {"nngp": n, "ntk": t}
+        d = X1.shape[1]
+        n, t = grading.relu_ntk(X1 * np.sqrt(d), X2 * np.sqrt(d), case["depth"], case["W_std"], case["b_std"])
+        variants["your kernel is what you get without the 1/d of the input layer "
+                 f"(Σ¹ = W_std² <x, x'> / d + b_std², here d = {d})"] = {"nngp": n, "ntk": t}
+        variants["you return (ntk, nngp): the order is (nngp, ntk)"] = {"nngp": ntk, "ntk": nngp}
+        return judge_relu_ntk(out, {"nngp": nngp, "ntk": ntk}, variants)
+
+    run_cases(report, grading.relu_ntk_cases(), harness, judge, "X1 and X2 in the hidden cases")
 
 
 def _both(*results: tuple[bool, str]) -> tuple[bool, str]:
@@ -455,9 +450,8 @@ def judge_ntkmlp_kernel(out: dict, analytic: np.ndarray, max_error: float) -> tu
     return False, "\n".join(lines)
 
 
-def check_NTKMLP(NTKMLP: Callable, tests: str = "visible", points: float = 3) -> Score:
+def _visible_NTKMLP(report: Report, NTKMLP: Callable) -> None:
     """Check the NTK-parametrized ReLU MLP ``NTKMLP(d_in, width, depth, W_std=sqrt(2), b_std=0.0)``."""
-    report = Report("NTKMLP", points, tests)
 
     X = _points(7, 5, 3)
     call = run_ntkmlp_build(NTKMLP, 3, 16, 2, np.sqrt(2), 0.0, seed=0)
@@ -490,13 +484,12 @@ def check_NTKMLP(NTKMLP: Callable, tests: str = "visible", points: float = 3) ->
                  f"Σ²(x, x) = {expected:.4g} within 25%",
                  lambda: (False, error) if error else judge_output_variance(np.array(values), expected, 0.25))
 
-    if tests == "all":
-        grading = instructor_module("ntk")
-        for case in grading.ntk_mlp_cases():
-            out = run_ntkmlp_kernel(NTKMLP, case, grading.empirical_ntk)
-            _, analytic = grading.relu_ntk(case["X1"], case["X2"], case["depth"], case["W_std"], case["b_std"])
-            report.check(case["name"], lambda: judge_ntkmlp_kernel(out, analytic, case["max_error"]))
-    return report.score()
+
+def _hidden_NTKMLP(report: Report, NTKMLP: Callable, grading) -> None:
+    for case in grading.ntk_mlp_cases():
+        out = run_ntkmlp_kernel(NTKMLP, case, grading.empirical_ntk)
+        _, analytic = grading.relu_ntk(case["X1"], case["X2"], case["depth"], case["W_std"], case["b_std"])
+        report.check(case["name"], lambda: judge_ntkmlp_kernel(out, analytic, case["max_error"]))
 
 
 # ==============================================================================================================
@@ -533,9 +526,8 @@ def _predict_tolerance(case: dict) -> float:
     return 1e-4 if float32 else GD_RTOL
 
 
-def check_ntk_predict(ntk_predict: Callable, tests: str = "visible", points: float = 3) -> Score:
+def _visible_ntk_predict(report: Report, ntk_predict: Callable) -> None:
     """Check ``ntk_predict``: f_t(X*) = f0(X*) + K*X K^{-1} (I - (I - lr K)^t) (y - f0(X)); steps=None is t = ∞."""
-    report = Report("ntk_predict", points, tests)
     rng = np.random.default_rng(9)
     K = np.array([[2.0, 0.5, 0.0], [0.5, 1.0, 0.2], [0.0, 0.2, 0.5]])
     base = dict(K_train=K, K_test_train=rng.normal(size=(2, 3)), y_train=rng.normal(size=3), lr=0.3,
@@ -558,27 +550,44 @@ def check_ntk_predict(ntk_predict: Callable, tests: str = "visible", points: flo
                lambda case: run_ntk_predict(ntk_predict, case),
                lambda case, out: judge_ntk_predict(out, case["expected"]), "its input arrays")
 
-    if tests == "all":
-        grading = instructor_module("ntk")
 
-        def judge(case, out):
-            args = {k: case[k] for k in ("K_train", "K_test_train", "y_train", "lr", "steps", "f0_train",
-                                         "f0_test")}
-            expected = grading.ntk_predict(**args)
-            variants = {}
-            if case["steps"] is not None:
-                for shift in (-1, 1):
-                    if case["steps"] + shift >= 0:
-                        variants[f"this is the prediction after {case['steps'] + shift} steps instead of "
-                                 f"{case['steps']}"] = grading.ntk_predict(**(args | {"steps": case["steps"] + shift}))
-                n = len(case["y_train"])
-                variants[f"this is gradient descent on the mean loss (learning rate lr/n, n = {n}); the loss "
-                         "here is 1/2 Σ (f(x_i) - y_i)², summed"] = grading.ntk_predict(**(args | {"lr": case["lr"] / n}))
-            if case["f0_train"] is not None or case["f0_test"] is not None:
-                variants["this is the prediction with f0_train and f0_test taken as zero: the linearized model "
-                         "starts from f0 and fits the residual y - f0_train"] = grading.ntk_predict(**(args | {"f0_train": None, "f0_test": None}))
-            return judge_ntk_predict(out, expected, _predict_tolerance(case), variants)
+def _hidden_ntk_predict(report: Report, ntk_predict: Callable, grading) -> None:
 
-        run_cases(report, grading.ntk_predict_cases(), lambda case: run_ntk_predict(ntk_predict, case), judge,
-                   "its input arrays in the hidden cases")
-    return report.score()
+    def judge(case, out):
+        args = {k: case[k] for k in ("K_train", "K_test_train", "y_train", "lr", "steps", "f0_train",
+                                     "f0_test")}
+        expected = grading.ntk_predict(**args)
+        variants = {}
+        if case["steps"] is not None:
+            for shift in (-1, 1):
+                if case["steps"] + shift >= 0:
+                    variants[f"this is the prediction after {case['steps'] + shift} steps instead of "
+                             f"{case['steps']}"] = grading.ntk_predict(**(args | {"steps": case["steps"] + shift}))
+            n = len(case["y_train"])
+            variants[f"this is gradient descent on the mean loss (learning rate lr/n, n = {n}); the loss "
+                     "here is 1/2 Σ (f(x_i) - y_i)², summed"] = grading.ntk_predict(**(args | {"lr": case["lr"] / n}))
+        if case["f0_train"] is not None or case["f0_test"] is not None:
+            variants["this is the prediction with f0_train and f0_test taken as zero: the linearized model "
+                     "starts from f0 and fits the residual y - f0_train"] = grading.ntk_predict(**(args | {"f0_train": None, "f0_test": None}))
+        return judge_ntk_predict(out, expected, _predict_tolerance(case), variants)
+
+    run_cases(report, grading.ntk_predict_cases(), lambda case: run_ntk_predict(ntk_predict, case), judge,
+               "its input arrays in the hidden cases")
+
+
+# ==============================================================================================================
+# The parts of the assignment, declared once: names, points, visible and hidden checks
+# ==============================================================================================================
+TOPIC = Topic("ntk", [
+    Part("empirical_ntk", 3, _visible_empirical_ntk, _hidden_empirical_ntk, purity=None),
+    Part("relu_ntk", 4, _visible_relu_ntk, _hidden_relu_ntk, purity=None),
+    Part("NTKMLP", 3, _visible_NTKMLP, _hidden_NTKMLP, purity=None),
+    Part("ntk_predict", 3, _visible_ntk_predict, _hidden_ntk_predict, purity=None),
+    Written("written_finite_width", 2),
+])
+POINTS = {p.name: p.points for p in TOPIC.parts if isinstance(p, Part)}
+
+check_empirical_ntk = TOPIC.checker("empirical_ntk")
+check_relu_ntk = TOPIC.checker("relu_ntk")
+check_NTKMLP = TOPIC.checker("NTKMLP")
+check_ntk_predict = TOPIC.checker("ntk_predict")

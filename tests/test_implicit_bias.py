@@ -11,9 +11,7 @@ Wrong and alternative implementations are graded in-process through the same ent
 """
 from __future__ import annotations
 
-import contextlib
 import functools
-import io
 import re
 from pathlib import Path
 
@@ -25,7 +23,7 @@ from scipy.optimize import minimize
 
 from autograder import implicit_bias as ib
 from autograder.core import instructor_module
-from tests.grading import AlwaysEqual, Grader, noisy, stub
+from tests.grading import AlwaysEqual, Grader, tfdl
 from tests.notebooks import solution_namespace
 
 SOLUTION = solution_namespace("implicit_bias")
@@ -635,12 +633,6 @@ def test_diag_net_reference_equals_solution(seed, n, d, steps, alpha, lr):
 # ==============================================================================================================
 
 
-@pytest.mark.parametrize("part", list(ib.POINTS))
-@pytest.mark.parametrize("tests", ["visible", "all"])
-def test_untouched_stub_scores_zero_with_a_clear_message(part, tests):
-    points, text = grade(part, stub, tests)
-    assert points == 0, text
-    assert "not implemented yet" in text
 
 
 
@@ -676,16 +668,8 @@ def test_nan_answers_score_zero(part):
     assert points == 0, text
 
 
-def test_warnings_and_prints_inside_a_correct_function_cost_nothing(capsys):
-
-    assert_full("diag_net_gd", noisy(SOLUTION["diag_net_gd"]))
-    assert capsys.readouterr().err == ""
 
 
-def test_sys_exit_inside_a_function_is_feedback_not_a_crash():
-    import sys
-    points, text = grade("gd_least_squares", lambda *a, **k: sys.exit(1))
-    assert points == 0 and "sys.exit" in text
 
 
 def test_same_submission_same_score():
@@ -721,15 +705,9 @@ def test_visible_checks_need_no_instructor_files(monkeypatch, tmp_path):
 def test_real_nbgrader_gives_the_solution_full_marks_and_the_release_zero(tmp_path):
     import nbformat
 
-    from autograder import cli, nbgrading
+    from autograder import gradebook
     from tests.conftest import add_submission, fill, make_course
     from tests.notebooks import source_notebook
-
-    def tfdl(*args):
-        out, err = io.StringIO(), io.StringIO()
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            code = cli.main(list(args))
-        return code, out.getvalue(), err.getvalue()
 
     course = make_course(tmp_path, ["implicit_bias"])
     code, out, err = tfdl("release", "implicit_bias", "--course", str(course))
@@ -747,8 +725,8 @@ def test_real_nbgrader_gives_the_solution_full_marks_and_the_release_zero(tmp_pa
     code, out, err = tfdl("grade", "implicit_bias", str(folder), "--course", str(course))
     assert code == 0, err
     checks = {f"check_{part}": points for part, points in ib.POINTS.items()}
-    full = nbgrading.read_scores(course, "implicit_bias", "full").parts
-    untouched = nbgrading.read_scores(course, "implicit_bias", "untouched").parts
+    full = gradebook.read_scores(course, "implicit_bias", "full").scores
+    untouched = gradebook.read_scores(course, "implicit_bias", "untouched").scores
     assert {k: full[k] for k in checks} == checks, out
     assert set(untouched) == set(checks) | {"written_intercept"}
     assert all(v == 0 for v in untouched.values()), out

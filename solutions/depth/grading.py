@@ -267,3 +267,54 @@ def shallow_cases():
     """Hidden (k, t) of ``shallow_approximation``."""
     return [dict(k=1, t=1), dict(k=2, t=2), dict(k=6, t=5), dict(k=6, t=37), dict(k=6, t=63), dict(k=6, t=64),
             dict(k=5, t=100), dict(k=10, t=2), dict(k=10, t=333)]
+
+
+# ---- Used by the chapter book/depth.md (instructor-only: answers graded parts) ----
+# The chapter imports these at build time (``instructor_module("depth")``) for its figures; they stay here because
+# they answer graded parts.  The chapter also uses ``sawtooth_net``, ``count_linear_pieces``, ``l1_to_sawtooth``,
+# ``construction_error`` and ``lower_bound`` above.  ``linear_pieces`` is the float64 counter of the solution's
+# method (the figure of random networks counts 160 networks: the exact rational counter takes too long there);
+# ``construction`` gives the knots of the (t-piece) construction whose error ``construction_error`` states.
+def linear_pieces(model, a=0.0, b=1.0):
+    """Number of maximal affine intervals of a 1-D ReLU MLP on [a, b] (float64 breakpoint propagation)."""
+    xs, A, C, S = np.array([a, b], float), np.ones((1, 1)), np.zeros((1, 1)), np.ones((1, 1))
+    merge = 1e-12 * max(abs(a), abs(b), b - a)
+    for layer in model:
+        if isinstance(layer, torch.nn.Linear):
+            W = layer.weight.detach().double().numpy()
+            A, C, S = A @ W.T, C @ W.T, S @ np.abs(W).T
+            if layer.bias is not None:
+                C = C + layer.bias.detach().double().numpy()
+        else:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                r = -C / A
+            inside = (A != 0) & (r > xs[:-1, None] + merge) & (r < xs[1:, None] - merge)
+            new = np.unique(np.concatenate([xs, r[inside]]))
+            new = new[np.concatenate([[True], np.diff(new) > merge])]
+            mids = (new[:-1] + new[1:]) / 2
+            parent = np.clip(np.searchsorted(xs, mids) - 1, 0, len(xs) - 2)
+            A, C, S = A[parent], C[parent], S[parent]
+            on = A * mids[:, None] + C > 0
+            A, C, S, xs = A * on, C * on, S * on, new
+    s = A[:, 0]
+    tol = 1e-9 * np.abs(s).max() + 1e-14 * S[:, 0].max()
+    return int(1 + np.count_nonzero(np.abs(np.diff(s)) > tol))
+
+
+def construction(k, t):
+    """Knots and values of the construction: follow f_k up to the crossing of 1/2 in piece t - 2, then stay at 1/2
+    (t pieces; f_k itself when t >= 2^k, the constant 1/2 when t = 1)."""
+    n = 2**k
+
+    def f(x):
+        y = np.asarray(x, dtype=float) * 2.0 ** (k - 1)
+        return 1 - np.abs(2 * (y - np.floor(y)) - 1)
+
+    if t >= n:
+        knots = np.arange(n + 1) / n
+        return knots, f(knots)
+    if t == 1:
+        return np.array([0.0, 1.0]), np.array([0.5, 0.5])
+    j = t - 2
+    knots = np.concatenate([np.arange(j + 1) / n, [(2 * j + 1) / (2 * n), 1.0]])
+    return knots, np.concatenate([f(np.arange(j + 1) / n), [0.5, 0.5]])

@@ -270,3 +270,52 @@ def diag_net_cases():
         dict(name="alpha 1.0, lr 0.1, t = 1, a single equation (X 1x4)", X=X5, y=y5, alpha=1.0, lr=0.1, steps=1,
              rtol=1e-5),
     ]
+
+
+# ---- Used by the chapter book/implicit_bias.md (instructor-only: answers graded parts) ----
+# The chapter imports these at build time (``instructor_module("implicit_bias")``) for its figures; they stay here
+# because they answer graded parts.  The chapter also uses ``logistic_gd`` and ``max_margin_direction`` above.
+# ``gd_ls_path`` and ``mf_run`` return whole trajectories (the figures need every iterate); ``diag_gd`` is the numpy
+# loop of ``diag_net_gd`` (the figures run it for 10^5 steps and more, too slow with autograd).
+def gd_ls_path(X, y, lr, steps, w0=None):
+    """Iterates w_1..w_steps (an array (steps, d)) of GD on (1/2n)|Xw - y|^2 from w0 (zeros)."""
+    n, d = X.shape
+    w = np.zeros(d) if w0 is None else np.array(w0, dtype=float)
+    path = []
+    for _ in range(steps):
+        w = w - lr * X.T @ (X @ w - y) / n
+        path.append(w.copy())
+    return np.array(path)
+
+
+def mf_run(mask, target, depth, init_scale, lr, steps, record=()):
+    """GD on W = W_N ... W_1, W_k(0) = init_scale I, loss 1/2 sum_observed (W - target)^2.
+    Returns the final product and {t: singular values of W_t} for t in record."""
+    d = mask.shape[0]
+    Ws = [init_scale * np.eye(d) for _ in range(depth)]
+    record, svals = set(record), {}
+    for t in range(steps + 1):
+        prefix = [np.eye(d)]
+        for W in Ws:
+            prefix.append(W @ prefix[-1])
+        P = prefix[-1]
+        if t in record:
+            svals[t] = np.linalg.svd(P, compute_uv=False)
+        if t == steps:
+            return P, svals
+        G = mask * (P - target)
+        suffix, grads = np.eye(d), [None] * depth
+        for k in range(depth - 1, -1, -1):       # suffix = W_N ... W_{k+2} when grads[k] is formed
+            grads[k] = suffix.T @ G @ prefix[k].T
+            suffix = suffix @ Ws[k]
+        Ws = [W - lr * g for W, g in zip(Ws, grads)]
+
+
+def diag_gd(X, y, alpha, lr, steps):
+    """beta = u*u - v*v after GD in (u, v) from u = v = alpha on (1/2n)|X beta - y|^2 (numpy loop)."""
+    u = np.full(X.shape[1], float(alpha))
+    v = u.copy()
+    for _ in range(steps):
+        g = X.T @ (X @ (u * u - v * v) - y) / len(y)
+        u, v = u - 2 * lr * u * g, v + 2 * lr * v * g
+    return u * u - v * v
