@@ -7,6 +7,7 @@
     tfdl grade ntk submissions/ --engine nbgrader   the same through plain `nbgrader autograde`, one by one
     tfdl report ntk                  instructor report of the last grading (distribution, parts, flags)
     tfdl export --csv grades.csv     the gradebook as CSV
+    tfdl publish ../tfdl-public      the student edition: releases, checks package, built book, no answers
     tfdl check exercises/ntk/ntk.ipynb   run the visible checks of one notebook and show the scores
 
 Exit status: 0 on success, 1 when the command failed (message on stderr), 2 for a usage error.
@@ -154,6 +155,18 @@ def cmd_check(args) -> int:
     return 0
 
 
+def cmd_publish(args) -> int:
+    from .publish import publish
+    course = _course(args)
+    written = publish(course, Path(args.dest), book_html=Path(args.book) if args.book else None,
+                      with_book=not args.no_book, force=args.force)
+    tops = sorted({p.parts[0] for p in written})
+    print(f"published the student edition to {Path(args.dest).resolve()}: {len(written)} files in "
+          + ", ".join(tops))
+    print("  left out: the assignments' sources (solutions, hidden tests, grading.py) and the chapters' sources")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tfdl", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -214,6 +227,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("assignment", nargs="*", help="restrict to these assignments (default: all)")
     p.add_argument("--csv", metavar="FILE", required=True, help="output file")
     p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("publish", parents=[course], help="write the student edition of the course",
+                       description="Write the student edition into DEST, the content of the public repository "
+                                   "students clone: the released notebooks, the autograder package (visible checks "
+                                   "and tools, no reference implementation), the built book, the environment "
+                                   "files, a student README and the Binder configuration. It leaves out the "
+                                   "assignments' sources, every grading.py and the chapters' sources. The same "
+                                   "commit always gives the same bytes.")
+    p.add_argument("dest", metavar="DEST", help="an empty folder (e.g. a clone of the public repository)")
+    p.add_argument("--book", metavar="DIR", help="the built book's HTML (default: book/_build/html)")
+    p.add_argument("--no-book", action="store_true", help="publish without the book")
+    p.add_argument("--force", action="store_true", help="replace the content of a non-empty DEST")
+    p.set_defaults(func=cmd_publish)
 
     p = sub.add_parser("check", help="self-check one notebook: run it and show feedback and visible scores",
                        description="Execute a copy of the notebook (the file is not modified) in its folder and "

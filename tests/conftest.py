@@ -35,6 +35,7 @@ def make_course(tmp_path: Path, assignments=("toy",)) -> Path:
 def fill(notebook, answers: dict[str, str]):
     """A copy of ``notebook`` with the source of the cells whose nbgrader grade_id is a key replaced."""
     nb = nbformat.from_dict(copy.deepcopy(notebook))
+    answers = dict(answers)  # the caller's dict is left as it was (it may fill another notebook)
     for cell in nb.cells:
         grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
         if grade_id in answers:
