@@ -206,7 +206,7 @@ class Report:
         ``{"value": convert(returned, what)}`` (default :func:`as_array`: a float64 array), or ``{"error": message}``
         when the call raised or ``convert`` refused the value (a ``TypeError``/``ValueError`` whose text is the
         message); and ``"modified"``: whether the call changed any argument (arrays, tensors, modules, bit for bit:
-        CONVENTIONS rule 7). Every call is recorded for the part's purity check (:meth:`purity`).
+        book/conventions.md rule 7). Every call is recorded for the part's purity check (:meth:`purity`).
         """
         before = [snapshot(a) for a in args] + [snapshot(v) for v in kwargs.values()]
         call = call_student(fn, *args, **kwargs)
@@ -435,7 +435,7 @@ def run_cases(report: Report, cases, harness: Callable[[dict], dict], judge: Cal
 
 
 # --------------------------------------------------------------------------------------------------------------
-# Purity: what a call may not change (CONVENTIONS rule 7)
+# Purity: what a call may not change (book/conventions.md rule 7)
 # --------------------------------------------------------------------------------------------------------------
 def snapshot(obj: Any) -> Any:
     """A copy of everything of ``obj`` a graded function must leave as it was: an array's bits and dtype, a
@@ -504,7 +504,7 @@ def _same_snapshot(a, b) -> bool:
 def rtol_for(*arrays, float64: float, float32: float) -> float:
     """The relative tolerance for a case whose inputs are ``arrays``: ``float32`` when any of them is a float32
     numpy array or tensor (set it from the measured float32 error of correct implementations on that very input,
-    CONVENTIONS rule 10), else ``float64``."""
+    book/conventions.md rule 10), else ``float64``."""
     import torch
     for a in arrays:
         if (isinstance(a, np.ndarray) and a.dtype == np.float32) or (

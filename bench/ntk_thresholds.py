@@ -1,4 +1,4 @@
-"""Where the NTKMLP check's threshold sits between correct and wrong networks (CONVENTIONS.md, rule 5).
+"""Where the NTKMLP check's threshold sits between correct and wrong networks (book/conventions.md, rule 5).
 
 For each hidden NTKMLP case of solutions/ntk/grading.py, over seeds 0..S-1, prints the relative Frobenius error
 between the empirical NTK at initialization and the analytic kernel: the largest error of the correct

@@ -87,6 +87,9 @@ def _solution_lines(assignment: str) -> set[str]:
         src = cell.source
         if cell.metadata.get("nbgrader", {}).get("solution") and cell.cell_type == "code":
             lines |= set(src.splitlines())
+            # the signature and docstring around the solution block are released as they are: not secret
+            public |= {ln.strip() for ln in re.sub(r"### BEGIN SOLUTION.*?### END SOLUTION", "", src,
+                                                   flags=re.S).splitlines()}
         else:  # what the notebook shows students anyway (read-only cells, visible checks) is not secret
             public |= {ln.strip() for ln in re.sub(r"### BEGIN HIDDEN TESTS.*?### END HIDDEN TESTS", "", src,
                                                    flags=re.S).splitlines()}

@@ -6,12 +6,12 @@ here are written independently of the solution notebook, by other algorithms whe
 
 * ``empirical_ntk``: one reverse-mode gradient per input, accumulated in float64 (the notebook uses
   ``torch.func.jacrev``);
-* ``relu_ntk``: the recursion of CONVENTIONS.md, written with explicit correlations (the notebook works with
+* ``relu_ntk``: the recursion of book/conventions.md, written with explicit correlations (the notebook works with
   covariances);
 * ``ntk_predict``: plain simulation of gradient descent on the linearized model, step by step (the notebook uses
   the closed form through an eigendecomposition); ``steps=None`` by a linear solve.
 
-``tests/test_ntk.py`` checks each of them against the neural-tangents values of CONVENTIONS.md or against the
+``tests/test_ntk.py`` checks each of them against the neural-tangents values of book/conventions.md or against the
 solution notebook.
 """
 from __future__ import annotations
