@@ -8,7 +8,9 @@
    ``grading.py`` imports. An instructor's mistake stops here, before anything is written, with a message that
    says what to fix.
 2. :func:`write_points`: the declared points go into the grade cells' metadata, the one place nbgrader reads
-   them (so the topic's declaration is the only place an instructor writes a part's points).
+   them (so the topic's declaration is the only place an instructor writes a part's points);
+   :func:`write_repository`: the public repository configured in ``book/_config.yml`` goes into each
+   notebook's first cell.
 3. ``nbgrader generate_assignment`` writes the release (solutions and hidden tests stripped, ``grading.py``
    ignored by ``nbgrader_config.py``).
 4. :func:`normalize_notebook`: outputs and execution counts cleared, so a release is byte-for-byte reproducible.
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import ast
 import importlib
+import re
 from pathlib import Path
 
 import nbformat
@@ -143,6 +146,38 @@ def write_points(course: Course | Path, assignment: str) -> list[str]:
     return changed
 
 
+_REPO_LINE = re.compile(r'^(\s*_REPO, _BRANCH = )"[^"\n]*", "[^"\n]*"', re.M)
+
+
+def configured_repository(course: Course) -> tuple[str, str] | None:
+    """(url, branch) of the public repository configured once in the book's ``_config.yml`` (None without it)."""
+    config = course.root / "book" / "_config.yml"
+    if not config.is_file():
+        return None
+    import yaml
+    repo = (yaml.safe_load(config.read_text()) or {}).get("repository") or {}
+    return (str(repo["url"]), str(repo.get("branch", "main"))) if repo.get("url") else None
+
+
+def write_repository(course: Course | Path, assignment: str) -> bool:
+    """Write the configured repository into the notebook's first cell (``course_setup``), which tells a student
+    outside the course environment what to install; True when the source changed."""
+    course = as_course(course)
+    repo = configured_repository(course)
+    if repo is None:
+        return False
+    path = course.source_notebook(assignment)
+    nb = nbformat.read(path, as_version=4)
+    changed = False
+    for cell in nb.cells:
+        if (cell.metadata.get("nbgrader") or {}).get("grade_id") == "course_setup":
+            new = _REPO_LINE.sub(lambda m: f'{m.group(1)}"{repo[0]}", "{repo[1]}"', cell.source)
+            changed, cell.source = new != cell.source, new
+    if changed:
+        nbformat.write(nb, path)
+    return changed
+
+
 def normalize_notebook(path: Path) -> None:
     """Make a released notebook byte-for-byte reproducible: no outputs, no execution counts, sorted keys."""
     nb = nbformat.read(path, as_version=4)
@@ -183,6 +218,7 @@ def release(course: Course | Path, assignment: str) -> list[Path]:
     if problems:
         raise ToolError(f"the source of {assignment} cannot be released; fix:\n  " + "\n  ".join(problems))
     write_points(course, assignment)
+    write_repository(course, assignment)
     run = course.nbgrader("generate_assignment", assignment, "--force")
     if run.returncode != 0:
         raise ToolError(f"nbgrader generate_assignment {assignment} failed: {run.error_line()}\n{run.output}")

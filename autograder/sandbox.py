@@ -93,7 +93,7 @@ _NUMERIC_KINDS = "biufc"
 
 def _encode_array(arr) -> dict:
     import numpy as np
-    arr = np.ascontiguousarray(arr)
+    arr = np.asarray(arr)  # not ascontiguousarray, which turns a 0-d array into shape (1,); tobytes is C order
     if arr.dtype.kind not in _NUMERIC_KINDS:
         raise TypeError(f"array of dtype {arr.dtype}")
     return {"dtype": arr.dtype.str, "shape": list(arr.shape), "b64": base64.b64encode(arr.tobytes()).decode()}

@@ -297,3 +297,16 @@ def test_a_course_with_its_own_nbgrader_layout(tmp_path):
     assert run.returncode == 0, run.stdout + run.stderr
     rows = {r["student_id"]: r for r in csv.DictReader(out.open())}
     assert float(rows["ann"]["score"]) == results[0].total
+
+
+@pytest.mark.slow
+def test_the_release_writes_the_configured_repository_into_the_first_cell(tmp_path):
+    """The repository is set once, in book/_config.yml: after `tfdl release` the notebooks' first cell names it."""
+    course = make_course(tmp_path, ["depth"])
+    (course / "book").mkdir()
+    config = (ROOT / "book" / "_config.yml").read_text()
+    repo = re.search(r"^  url: (\S+)$", config, flags=re.M).group(1)
+    (course / "book" / "_config.yml").write_text(config.replace(repo, "https://example.org/our-school/tfdl"))
+    release.release(Course(course), "depth")
+    first = nbformat.read(course / "exercises" / "depth" / "depth.ipynb", as_version=4).cells[0]
+    assert '_REPO, _BRANCH = "https://example.org/our-school/tfdl", "main"' in first.source

@@ -169,3 +169,15 @@ def test_fallback_without_bubblewrap_still_limits_time():
         assert sb.call("f", (1,), {}) == 2
         with pytest.raises(SandboxError, match="time limit"):
             sb.call("spin", (), {})
+
+
+def test_arrays_keep_their_shape_across_the_boundary_zero_dimensional_included():
+    import numpy as np
+    with Sandbox(Limits(wall_seconds=60), isolate=False) as sb:
+        sb.execute("import numpy as np\ndef f():\n    return np.float64(2.5), np.array(3.0), np.ones((2, 0)), "
+                   "np.arange(6.0).reshape(2, 3).T")
+        scalar, zero_d, empty, transposed = sb.call("f", (), {})
+    assert float(scalar) == 2.5
+    assert np.shape(zero_d) == () and float(zero_d) == 3.0
+    assert empty.shape == (2, 0)
+    assert transposed.shape == (3, 2) and transposed.tolist() == [[0, 3], [1, 4], [2, 5]]
