@@ -1,6 +1,6 @@
 """Checks of the assignment ``depth``: depth separation and linear regions.
 
-Conventions (CONVENTIONS.md): the tent map Δ(x) = 2 relu(x) - 4 relu(x - 1/2) maps [0, 1] onto [0, 1]; its k-fold
+Conventions (book/conventions.md): the tent map Δ(x) = 2 relu(x) - 4 relu(x - 1/2) maps [0, 1] onto [0, 1]; its k-fold
 composition f_k = Δ∘…∘Δ has 2^k affine pieces on [0, 1], f_k(x) = 1 - |2 frac(2^(k-1) x) - 1| (Telgarsky 2015,
 2016).  "Linear pieces" of a function on [a, b] means the number of maximal intervals of [a, b] on which it is
 affine: not breakpoints (a kink can cancel, a unit can feed a zero weight), not activation patterns.
@@ -31,7 +31,8 @@ from typing import Callable
 import numpy as np
 import torch
 
-from .core import Part, Report, Topic, Written, as_array, call_student, error_verdict, fmt, judge_purity
+from .core import Part, Report, Topic, Written, as_array, call_student, error_verdict, fmt, judge_purity, snapshot, \
+    unchanged
 
 __all__ = ["check_sawtooth_net", "check_count_linear_pieces", "check_shallow_approximation", "POINTS",
            "sawtooth_values", "lower_bound", "construction_error"]
@@ -161,8 +162,10 @@ def judge_sawtooth_values(out: dict, k: int, x: np.ndarray, expected: np.ndarray
     if np.all(err <= VALUE_ATOL):
         return True, ""
     i = int(np.argmax(err))
+    # 10 digits, the difference and the tolerance (book/conventions.md rule 11): an error of 2e-6 must show
     lines = [f"{int(np.sum(err > VALUE_ATOL))} of {len(x)} values {what}wrong; worst at x = {x[i]:.10g}: "
-             f"f_{k}(x) = {fmt(expected[i])}, your network gives {fmt(got[i])}"]
+             f"f_{k}(x) = {expected[i]:.10g}, your network gives {got[i]:.10g} (off by {err[i]:.3g}, allowed "
+             f"{VALUE_ATOL:g})"]
     for j, name in [(k - 1, f"f_{k - 1}"), (k + 1, f"f_{k + 1}")]:
         if j >= 1 and np.all(np.abs(got - sawtooth_values(j, x)) <= VALUE_ATOL):
             lines.append(f"hint: your network computes {name}: one tent too {'few' if j < k else 'many'}")
@@ -235,15 +238,13 @@ def _rebuild(layers) -> torch.nn.Sequential:
 # Part 2: count_linear_pieces(model, a=0.0, b=1.0)
 # ==============================================================================================================
 def _model_state(model: torch.nn.Module):
-    return ([(n, p.detach().clone(), p.dtype, p.requires_grad) for n, p in model.named_parameters()],
-            [type(m).__name__ for m in model.modules()], model.training)
+    """What counting may not change, bit for bit: core.snapshot (parameters' values, dtype, requires_grad and
+    .grad, buffers, the train/eval mode of every submodule) and the modules' types."""
+    return snapshot(model), [type(m).__name__ for m in model.modules()]
 
 
-def _same_state(s, t) -> bool:
-    return (len(s[0]) == len(t[0]) and all(n1 == n2 and d1 == d2 and g1 == g2 and p1.shape == p2.shape
-                                           and torch.equal(p1, p2)
-                                           for (n1, p1, d1, g1), (n2, p2, d2, g2) in zip(s[0], t[0]))
-            and s[1] == t[1] and s[2] == t[2])
+def _same_state(before, model: torch.nn.Module) -> bool:
+    return unchanged(before[0], model) and before[1] == [type(m).__name__ for m in model.modules()]
 
 
 def as_count(value, what: str) -> int:
@@ -270,7 +271,7 @@ def run_count_linear_pieces(fn: Callable, model: torch.nn.Module, a=None, b=None
         call = call_student(fn, model)
     else:
         call = call_student(fn, model, a=a, b=b)
-    modified = not _same_state(before, _model_state(model))
+    modified = not _same_state(before, model)
     what = "count_linear_pieces(model)" if a is None else f"count_linear_pieces(model, a={a}, b={b})"
     if not call.ok:
         return {"error": f"{what} raised {call.error}", "modified": modified}
@@ -491,7 +492,8 @@ def judge_shallow_error(out: dict, k: int, t: int, true_error: float | None, tol
     got = out["reported"]
     if abs(got - true_error) <= tol:
         return True, ""
-    lines = [f"you report an L1 error of {got:.10g}; your function's L1 distance to f_{k} is {true_error:.10g}"]
+    lines = [f"you report an L1 error of {got:.10g}; your function's L1 distance to f_{k} is {true_error:.10g} "
+             f"(off by {abs(got - true_error):.3g}, allowed {tol:.3g})"]
     if abs(got - lower_bound(k, t)) <= 1e-12:
         lines.append("hint: that is the lower bound, not the error of your function")
     elif abs(got - true_error) <= 1e-3 * max(true_error, 1e-3):
@@ -508,7 +510,7 @@ def judge_shallow_bound(out: dict, k: int, t: int) -> tuple[bool, str]:
     bound = lower_bound(k, t)
     if out["reported"] >= bound - 1e-12:
         return True, ""
-    return False, (f"you report {out['reported']:.6g}, below the proven lower bound (1 - 2t 2^-k)/8 = {bound:.6g} "
+    return False, (f"you report {out['reported']:.10g}, below the proven lower bound (1 - 2t 2^-k)/8 = {bound:.10g} "
                    f"for t = {t}, k = {k}: no function with {t} pieces is that close to f_{k}")
 
 
@@ -525,8 +527,8 @@ def judge_shallow_quality(out: dict, k: int, t: int, true_error: float | None, t
     hint = ""
     if t >= 2 ** k:
         hint = f"\nhint: with t >= 2^k = {2 ** k} pieces, f_{k} itself is available (error 0)"
-    return False, (f"the L1 distance of your function to f_{k} is {true_error:.6g}; the construction of the notebook "
-                   f"reaches {target:.6g} with {t} pieces{hint}")
+    return False, (f"the L1 distance of your function to f_{k} is {true_error:.10g}; the construction of the notebook "
+                   f"reaches {target:.10g} with {t} pieces (allowed up to {target + tol:.10g}){hint}")
 
 
 def _visible_shallow_approximation(report: Report, shallow_approximation: Callable) -> None:

@@ -1,6 +1,6 @@
 """Checks of the assignment ``ntk``: the Neural Tangent Kernel.
 
-Conventions (CONVENTIONS.md, neural-tangents ``stax`` with ``parameterization='ntk'``): ReLU MLP with ``depth``
+Conventions (book/conventions.md, neural-tangents ``stax`` with ``parameterization='ntk'``): ReLU MLP with ``depth``
 hidden layers, layer ``l`` computes ``W_std / sqrt(fan_in) * W h + b_std * b`` with every entry of ``W`` and ``b``
 i.i.d. N(0, 1); the infinite-width NNGP and NTK follow the recursion of Jacot, Gabriel & Hongler (2018) with the
 arc-cosine expectations of Cho & Saul (2009); ``ntk_predict`` is discrete gradient descent on the linearized
@@ -12,8 +12,10 @@ values computed independently with neural-tangents 0.6.5); ``tests="all"`` adds 
 and reference implementations live on the instructor's side in ``solutions/ntk/grading.py``.
 
 Every check has a harness (``run_*``: calls student code, returns plain data) and a verdict (``judge_*``: a pure
-function of plain data).  Tolerances (CONVENTIONS.md, rule 4): analytic kernels 1e-3 of max|K|; empirical NTK
-1e-4 against an exact reference on the same parameters; GD predictions 1e-5.  float32 answers are accepted.
+function of plain data).  Tolerances (book/conventions.md, rule 4): analytic kernels 1e-3 of max|K|; empirical NTK
+1e-4 against an exact reference on the same parameters; GD predictions 1e-5 of max|f| plus 1e-5 of the targets' scale
+(an expected 0 is met by 1e-16, rule 9).  float32 answers are accepted (float32 errors measured, rule 10).  Purity
+is checked bit for bit with core.snapshot (parameters, .grad, buffers, every module's mode, inputs).
 """
 from __future__ import annotations
 
@@ -24,7 +26,7 @@ import numpy as np
 import torch
 
 from .core import (Part, Report, StudentCall, Topic, Written, as_array, call_student, close, compare, error_verdict,
-                   fmt, judge_purity, plain_value, ratio_hint, run_cases)
+                   fmt, judge_purity, plain_value, ratio_hint, run_cases, snapshot, unchanged)
 
 __all__ = ["check_empirical_ntk", "check_relu_ntk", "check_NTKMLP", "check_ntk_predict", "POINTS"]
 
@@ -55,26 +57,16 @@ def _points(seed: int, n: int, d: int) -> np.ndarray:
 # ==============================================================================================================
 # Part 1: empirical_ntk(model, X1, X2)
 # ==============================================================================================================
-def _model_state(model: torch.nn.Module):
-    return ([p.detach().clone() for p in model.parameters()],
-            [(p.requires_grad, p.dtype, tuple(p.shape)) for p in model.parameters()], model.training)
-
-
-def _same_state(a, b) -> bool:
-    return (len(a[0]) == len(b[0]) and all(torch.equal(x, y) for x, y in zip(a[0], b[0]))
-            and a[1] == b[1] and a[2] == b[2])
-
-
 def run_empirical_ntk(fn: Callable, model: torch.nn.Module, X1: np.ndarray, X2: np.ndarray) -> dict:
     """Harness: call ``fn(model, X1, X2)`` with tensors of the model's dtype; return the kernel as plain data."""
     dtype = next(model.parameters()).dtype
     t1 = torch.as_tensor(np.array(X1), dtype=dtype)
     t2 = torch.as_tensor(np.array(X2), dtype=dtype)
-    t1_copy, t2_copy = t1.clone(), t2.clone()
-    before = _model_state(model)
+    # Bit for bit (core.snapshot): the model's parameters, their dtype, requires_grad and .grad, its buffers and
+    # the train/eval mode of every submodule; the inputs' values, dtype and requires_grad.
+    before = [snapshot(model), snapshot(t1), snapshot(t2)]
     call = call_student(fn, model, t1, t2)
-    modified = not _same_state(before, _model_state(model)) or not torch.equal(t1, t1_copy) \
-        or not torch.equal(t2, t2_copy)
+    modified = not all(unchanged(b, a) for b, a in zip(before, (model, t1, t2)))
     return plain_value(call, "empirical_ntk(model, X1, X2)") | {"modified": modified}
 
 
@@ -125,7 +117,8 @@ def _visible_empirical_ntk(report: Report, empirical_ntk: Callable) -> None:
                      lambda: judge_empirical_ntk(out_net, full, variants={
                          "the biases' terms are missing: the sum runs over ALL parameters": weights_only}))
 
-    report.check("leaves the model (parameters, dtype, requires_grad, train/eval mode) and X1, X2 unchanged",
+    report.check("leaves the model (parameters, dtype, requires_grad, .grad, buffers, train/eval mode) and X1, X2 "
+                 "unchanged",
                  lambda: judge_purity(untouched, credited=any(v.passed for v in report.verdicts)))
 
 
@@ -150,9 +143,9 @@ def run_relu_ntk(fn: Callable, X1, X2, depth: int, W_std: float, b_std: float) -
     """Harness: call the student's closed form on copies; return both kernels as float64 arrays."""
     X1 = np.array(X1)
     X2 = X1 if X2 is None else np.array(X2)
-    X1_copy, X2_copy = X1.copy(), X2.copy()
+    before = [snapshot(X1), snapshot(X2)]
     call = call_student(fn, X1, X2, depth, W_std=W_std, b_std=b_std)
-    modified = not (np.array_equal(X1, X1_copy) and np.array_equal(X2, X2_copy))
+    modified = not (unchanged(before[0], X1) and unchanged(before[1], X2))
     if not call.ok:
         return {"error": f"relu_ntk raised {call.error}", "modified": modified}
     if not isinstance(call.value, (tuple, list)) or len(call.value) != 2:
@@ -187,7 +180,8 @@ def judge_relu_ntk(out: dict, expected: dict, variants: dict | None = None) -> t
                     continue
                 ok, msg = close(part, np.asarray(value, dtype=float), rtol=0, atol=KERNEL_RTOL * scale)
                 if not ok:
-                    messages.append(f"{key}[{_index_text(idx)}]: expected {fmt(value)}, got {fmt(part)}")
+                    # 8 digits, the difference and the tolerance (book/conventions.md rule 11)
+                    messages.append(f"{key}[{_index_text(idx)}]: expected {fmt(value, 8)}, got {fmt(part, 8)}; {msg}")
                     ratio = _ratio_hint(part, value, key)
                     if ratio:
                         messages.append(ratio)
@@ -282,11 +276,13 @@ def _visible_relu_ntk(report: Report, relu_ntk: Callable) -> None:
             K = square[key]
             if K.shape != (4, 4) or not np.all(np.isfinite(K)):
                 return False, f"{key}: shape {K.shape} or non-finite values"
-            if not np.allclose(K, K.T, rtol=KERNEL_RTOL, atol=KERNEL_RTOL * np.abs(K).max()):
-                return False, f"{key}(X, X) is not symmetric"
+            ok, msg = close(K, K.T, rtol=KERNEL_RTOL)
+            if not ok:
+                return False, f"{key}(X, X) is not symmetric: K vs K^T: {msg}"
             low = np.linalg.eigvalsh((K + K.T) / 2).min()
             if low < -KERNEL_RTOL * np.abs(K).max():
-                return False, f"{key}(X, X) has a negative eigenvalue {low:.4g}: a kernel is positive semi-definite"
+                return False, (f"{key}(X, X) has a negative eigenvalue {low:.4g} (allowed down to "
+                               f"{-KERNEL_RTOL * np.abs(K).max():.3g}): a kernel is positive semi-definite")
         return True, ""
     report.check("kernels of X1 with itself are symmetric positive semi-definite", psd_check)
 
@@ -499,10 +495,10 @@ def run_ntk_predict(fn: Callable, case: dict) -> dict:
     """Harness: call the student's predictor on copies of the arrays; return the predictions (m,)."""
     keys = ("K_train", "K_test_train", "y_train", "f0_train", "f0_test")
     args = {k: (None if case.get(k) is None else np.array(case[k])) for k in keys}
-    copies = {k: (None if v is None else v.copy()) for k, v in args.items()}
+    copies = {k: snapshot(v) for k, v in args.items()}
     call = call_student(fn, args["K_train"], args["K_test_train"], args["y_train"], case["lr"],
                         steps=case["steps"], f0_train=args["f0_train"], f0_test=args["f0_test"])
-    modified = any(v is not None and not np.array_equal(v, copies[k]) for k, v in args.items())
+    modified = any(not unchanged(copies[k], v) for k, v in args.items())
     out = plain_value(call, "ntk_predict") | {"modified": modified}
     m = np.shape(case["K_test_train"])[0]
     if "value" in out:
@@ -514,13 +510,26 @@ def run_ntk_predict(fn: Callable, case: dict) -> dict:
 
 
 def judge_ntk_predict(out: dict, expected: np.ndarray, rtol: float = GD_RTOL,
-                      variants: dict | None = None) -> tuple[bool, str]:
-    """Verdict: predictions within ``rtol`` (relative to max|f|) of gradient descent on the linearized model."""
-    return error_verdict(out) or compare(out["value"], expected, what="prediction", rtol=rtol, variants=variants)
+                      variants: dict | None = None, scale: float = 0.0) -> tuple[bool, str]:
+    """Verdict: predictions within ``rtol`` · (max|f| + ``scale``) of gradient descent on the linearized model;
+    ``scale`` is the scale of the targets (max of |y|, |f0_train|, |f0_test|), so that expected zeros (t = 0 with
+    f0 = None) are met by a closed form that rounds to 1e-16 (book/conventions.md rule 9)."""
+    return error_verdict(out) or compare(out["value"], expected, what="prediction", rtol=rtol, atol=rtol * scale,
+                                         variants=variants)
+
+
+def _predict_scale(case: dict) -> float:
+    """The scale of the predictions: max of |y_train|, |f0_train|, |f0_test|."""
+    return max(float(np.max(np.abs(np.asarray(case[k], dtype=float)), initial=0.0))
+               for k in ("y_train", "f0_train", "f0_test") if case.get(k) is not None)
 
 
 def _predict_tolerance(case: dict) -> float:
-    """1e-5 for float64 inputs; float32 inputs carry ~1e-7 relative rounding per step, so 1e-4."""
+    """1e-5 for float64 inputs; float32 inputs carry ~1e-7 relative rounding per step, so 1e-4.  Correct float32
+    implementations (numpy and torch simulations, a float32 eigendecomposition) measured on every visible and
+    hidden case, float64 inputs included: at most 1.8e-6 of max|f| (t = 1, float32 eigendecomposition), 9.5e-7 at
+    t = 300, so 1e-5 holds them with a 5x margin (issue 10 measurement; the float32
+    alternatives of tests/test_ntk.py keep full marks)."""
     float32 = any(np.asarray(case.get(k)).dtype == np.float32 for k in ("K_train", "K_test_train", "y_train")
                   if case.get(k) is not None)
     return 1e-4 if float32 else GD_RTOL
@@ -548,7 +557,8 @@ def _visible_ntk_predict(report: Report, ntk_predict: Callable) -> None:
 
     run_cases(report, [dict(case, expected=expected) for case, expected in cases],
                lambda case: run_ntk_predict(ntk_predict, case),
-               lambda case, out: judge_ntk_predict(out, case["expected"]), "its input arrays")
+               lambda case, out: judge_ntk_predict(out, case["expected"], scale=_predict_scale(case)),
+               "its input arrays")
 
 
 def _hidden_ntk_predict(report: Report, ntk_predict: Callable, grading) -> None:
@@ -569,7 +579,7 @@ def _hidden_ntk_predict(report: Report, ntk_predict: Callable, grading) -> None:
         if case["f0_train"] is not None or case["f0_test"] is not None:
             variants["this is the prediction with f0_train and f0_test taken as zero: the linearized model "
                      "starts from f0 and fits the residual y - f0_train"] = grading.ntk_predict(**(args | {"f0_train": None, "f0_test": None}))
-        return judge_ntk_predict(out, expected, _predict_tolerance(case), variants)
+        return judge_ntk_predict(out, expected, _predict_tolerance(case), variants, scale=_predict_scale(case))
 
     run_cases(report, grading.ntk_predict_cases(), lambda case: run_ntk_predict(ntk_predict, case), judge,
                "its input arrays in the hidden cases")
