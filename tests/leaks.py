@@ -7,8 +7,8 @@ bubblewrap where installed, time and memory limits), the checks in this process,
 * :func:`units` reads every file of the tree that defines functions or classes: the top-level ``def`` and
   ``class`` statements of every ``.py`` file (a module of the ``autograder`` package is imported as the package
   module it is, after checking that it is the course's own file byte for byte), and those of the code cells of
-  every notebook (``.ipynb``) and MyST page (``.md``, ``.txt`` with ``{code-cell}`` blocks: the book's
-  downloadable page sources), with the file's imports and assignments (loops, plots and other statements are
+  every notebook (``.ipynb``: the book's downloads included), MyST page (``.md``, ``.txt`` with ``{code-cell}``
+  blocks) and built page (``.html``: the code cells and code blocks it shows), with the file's imports and assignments (loops, plots and other statements are
   skipped, so no figure is recomputed);
 * :func:`graded_parts` lists every graded part of every assignment that declares a topic, with the number of
   positional arguments of the solution's signature and whether it is a class;
@@ -59,7 +59,15 @@ def _kept(node) -> bool:
     return isinstance(node, (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.ClassDef, ast.Assign, ast.AnnAssign))
 
 
+_PRE = re.compile(r'<div class="highlight-(?:python|ipython3|ipython|py|default)[^"]*"><div class="highlight"><pre>'
+                  r'(.*?)</pre>', re.S)
+
+
 def _code_cells(path: Path) -> list[str]:
+    if path.suffix == ".html":  # code shown on a page of the built book (code cells, code blocks)
+        import html
+        text = path.read_text(errors="replace")
+        return [html.unescape(re.sub(r"<[^>]+>", "", m.group(1))) for m in _PRE.finditer(text)]
     if path.suffix == ".ipynb":
         import nbformat
         try:
@@ -114,7 +122,7 @@ def units(tree: Path) -> list[Unit]:
         elif path.suffix == ".py":
             unit = _unit(str(rel), [path.read_text(errors="replace")])
             found += [unit] if unit else []
-        elif path.suffix in (".ipynb", ".md", ".txt"):
+        elif path.suffix in (".ipynb", ".md", ".txt", ".html"):
             unit = _unit(str(rel), _code_cells(path))
             found += [unit] if unit else []
     return found

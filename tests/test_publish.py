@@ -62,7 +62,8 @@ def test_publish_refuses_a_non_empty_folder_and_the_course_itself(tmp_path):
 
 @pytest.mark.slow
 def test_nothing_in_the_edition_answers_a_graded_part(tmp_path_factory):
-    """Every definition of the edition, the built book's page sources and downloadable notebooks included."""
+    """Every definition of the edition, the built book's pages (the code they show) and downloadable notebooks
+    included. (The site publishes no page sources; the chapters hide the code that imports answering helpers.)"""
     from tests.book_site import build_site
     site = build_site(tmp_path_factory)
     if site.proc.returncode != 0:
@@ -70,7 +71,7 @@ def test_nothing_in_the_edition_answers_a_graded_part(tmp_path_factory):
     dest = tmp_path_factory.mktemp("edition_with_book") / "public"
     publish(Course(ROOT), dest, book_html=site.html)
     found = units(dest)
-    assert any(u.where.startswith("book/_sources/") for u in found)  # the chapters' code is scanned
+    assert any(u.where.startswith("book/") for u in found)  # the book's downloadable notebooks and pages
     assert any(u.where.startswith("autograder/") for u in found)
     assert leaks(found) == []
 
