@@ -179,6 +179,7 @@ class Report:
     tests: str = "visible"
     verdicts: list[Verdict] = field(default_factory=list)
     calls: list[tuple[str, dict]] = field(default_factory=list)  # harness outputs of :meth:`call`, for purity
+    gated: list = field(default_factory=list)  # checks a trivial answer passes too (see :meth:`judge`)
 
     def add(self, verdict: Verdict) -> Verdict:
         self.verdicts.append(verdict)
@@ -224,13 +225,31 @@ class Report:
         return out
 
     def judge(self, name: str, out: dict, verdict: Callable[..., tuple[bool, str]], *args,
-              weight: float = 1.0, **kwargs) -> Verdict:
+              weight: float = 1.0, gated: bool = False, **kwargs) -> Verdict:
         """A check of one harness output: fails with the harness's error message when the call failed, else
         ``verdict(out["value"], *args, **kwargs) -> (passed, message)`` decides (errors inside it fail only this
-        check). Verdicts therefore never test for errors themselves."""
+        check). Verdicts therefore never test for errors themselves.
+
+        ``gated=True`` for a check that a trivial answer also passes (an expected 0, an upper bound, a homogeneity
+        property that 0 satisfies): it counts only when some check that is not gated passed too
+        (:meth:`apply_gates`), so that a constant earns nothing."""
         if out.get("error"):
-            return self.add(Verdict(name, False, out["error"], weight))
-        return self.check(name, lambda: verdict(out["value"], *args, **kwargs), weight)
+            verdict_ = self.add(Verdict(name, False, out["error"], weight))
+        else:
+            verdict_ = self.check(name, lambda: verdict(out["value"], *args, **kwargs), weight)
+        if gated:
+            self.gated.append(verdict_)
+        return verdict_
+
+    def apply_gates(self) -> None:
+        """Withdraw the gated checks' credit when no check that is not gated passed."""
+        if any(v.passed for v in self.verdicts if not any(v is g for g in self.gated)):
+            return
+        for v in self.gated:
+            if v.passed:
+                v.passed = False
+                v.message = ("not credited yet: a trivial answer (e.g. a constant) also passes this check; it counts "
+                             "once one of the other checks of this part passes")
 
     def purity(self, what: str = "its inputs") -> Verdict | None:
         """The part's last check: no recorded call modified its arguments. Credited only when every call returned
@@ -587,6 +606,7 @@ class Topic:
         part.visible(report, fn)
         if tests == "all" and part.hidden is not None:
             part.hidden(report, fn, instructor_module(self.assignment))
+        report.apply_gates()
         if part.purity is not None:
             report.purity(part.purity)
         return report.score()

@@ -202,7 +202,7 @@ def _visible_rkhs_norm(report: Report, rkhs_norm: Callable) -> None:
     out = report.call(rkhs_norm, ones.copy(), np.array([1.0, -1.0]), what="rkhs_norm(K=[[1, 1], [1, 1]], "
                       "alpha=[1, -1])", convert=_as_scalar)
     report.judge("singular K = [[1, 1], [1, 1]] (x_1 = x_2), alpha = [1, -1]: f = 0, |f|_H = 0", out,
-                 _norm_verdict, 0.0, ones, np.array([1.0, -1.0]), float(np.sqrt(2.0)))
+                 _norm_verdict, 0.0, ones, np.array([1.0, -1.0]), float(np.sqrt(2.0)), gated=True)  # 0 passes
     # Homogeneity |c f| = |c| |f|, with c negative.
     a = np.array([0.5, -1.0, 2.0, 0.25])
     out1 = report.call(rkhs_norm, _KR_K4.copy(), a.copy(), what="rkhs_norm(K 4x4, alpha)", convert=_as_scalar)
@@ -215,7 +215,8 @@ def _visible_rkhs_norm(report: Report, rkhs_norm: Callable) -> None:
                                 f"|f|_H = {fmt(out1['value'], 10)} but |-3 f|_H = {fmt(v, 10)} (expected "
                                 f"{fmt(3 * out1['value'], 10)})"
                                 + ("\nhint: 9 times, not 3 times: did you return the squared norm?"
-                                   if abs(v - 9 * out1["value"]) <= 1e-9 * abs(v) else "")))
+                                   if abs(v - 9 * out1["value"]) <= 1e-9 * abs(v) else "")),
+                     gated=True)  # 0 = 3 * 0: a constant 0 passes it
 
 
 def _hidden_rkhs_norm(report: Report, rkhs_norm: Callable, grading) -> None:
@@ -223,7 +224,9 @@ def _hidden_rkhs_norm(report: Report, rkhs_norm: Callable, grading) -> None:
         K, alpha = case["K"], case["alpha"]
         out = report.call(rkhs_norm, K, alpha, what=f"rkhs_norm (case: {case['name']})", convert=_as_scalar)
         expected = grading.rkhs_norm(K, alpha)
-        report.judge(case["name"], out, _norm_verdict, expected, K, alpha, float(np.linalg.norm(_np(alpha))))
+        report.judge(case["name"], out, _norm_verdict, expected, K, alpha, float(np.linalg.norm(_np(alpha))),
+                     gated=expected <= 1e-6 * (float(np.sqrt(np.max(np.abs(_np(K))))) * float(np.linalg.norm(
+                         _np(alpha))) + 1e-12))  # f = 0 (up to rounding): a constant 0 passes it
 
 
 # ==============================================================================================================
