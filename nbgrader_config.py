@@ -29,3 +29,14 @@ c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
 # A cell that runs longer than this is interrupted and loses only its own part.
 c.Execute.timeout = 120
 c.Execute.kernel_name = "python3"
+
+# Due dates and the late policy (see book/guide/instructors.md, "Grades, due dates and LMS export"): tfdl writes
+# the dates into the gradebook before grading; both engines and every export apply the same policy.
+c.LatePolicy.duedates = {}  # e.g. {"ntk": "2026-07-10 23:59:00 UTC"} (a time without a zone is UTC)
+c.LatePolicy.grace_minutes = 0  # lateness up to this costs nothing
+c.LatePolicy.penalty_per_day = 0.0  # then this fraction of the score per started day late (0.1: 10 % a day)
+c.LatePolicy.zero_after_days = None  # and 0 when later than this many days (None: never)
+c.AssignLatePenalties.plugin_class = "autograder.deadlines.LatePolicy"
+# `nbgrader export` (and `tfdl export --format nbgrader`): only assignments someone was graded on, empty cells
+# for missing submissions, the penalised score, and formgrader's flag.
+c.ExportApp.plugin_class = "autograder.export.CsvExport"

@@ -31,8 +31,9 @@ def _job(course: str, assignment: str, student: str, notebook: str | None, limit
     if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(1)
     try:
-        return grade_submission(as_course(course), assignment, student, Path(notebook) if notebook else None,
+        data = grade_submission(as_course(course), assignment, student, Path(notebook) if notebook else None,
                                 Limits(**limits), isolate=isolate).to_dict()
+        return {**data, WORKER: _worker_figures()}
     except Exception as exc:  # noqa: BLE001 - a bug of the grader: reported, the batch goes on
         import traceback
         spec = source_spec(course, assignment)
@@ -43,14 +44,53 @@ def _job(course: str, assignment: str, student: str, notebook: str | None, limit
         return r.to_dict()
 
 
+WORKER = "_worker"  # the key of a job's answer that carries its worker's figures (not part of the result)
+
+
+def _worker_figures() -> dict:
+    """The grading process's id and peak memory (its own, and its largest sandbox's), in MB."""
+    import resource
+    return {"pid": os.getpid(),
+            "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "sandbox_peak_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}
+
+
+def class_progress(total: int, desc: str, **kw):
+    """The progress bar of a class (tqdm). Its ETA is the mean time per submission since the first one was done,
+    times what is left: the start-up of the grading processes (paid once, before the first result) is not
+    taken for a submission's time, and a mean over the class so far, unlike tqdm's default recent-rate average,
+    does not swing with each slow or quick submission."""
+    from tqdm import tqdm
+
+    class ClassBar(tqdm):
+        first: float | None = None
+        first_n = 0
+
+        def update(self, n=1):
+            if self.first is None and n:
+                self.first, self.first_n = self._time(), self.n + n
+            return super().update(n)
+
+        @property
+        def format_dict(self):
+            d = super().format_dict
+            if self.first is not None and self.n > self.first_n:
+                d["rate"] = (self.n - self.first_n) / max(self._time() - self.first, 1e-9)
+            return d
+
+    return ClassBar(total=total, desc=desc, unit=" student", smoothing=0, **kw)
+
+
 def grade_class(course: Course | Path, assignment: str, found: dict[str, Path | None], *, workers: int = 1,
                 limits: Limits | None = None, scheduler: str | None = None, isolate: bool | None = None,
-                progress=None, resume: bool = True) -> list[SubmissionResult]:
+                progress=None, resume: bool = True, stats: dict | None = None) -> list[SubmissionResult]:
     """Grade every ``student -> notebook`` of ``found``; commit each result as soon as it is done.
 
     ``workers`` grading processes on this machine (0: in this process), or the Dask cluster whose scheduler address is ``scheduler``.
     With ``resume``, a submission whose content and grader fingerprint are already in the ledger is not graded
-    again.  ``progress(total)`` returns an object with ``update(n)`` and ``set_postfix_str(s)`` (e.g. tqdm)."""
+    again.  ``progress(total)`` returns an object with ``update(n)`` and ``set_postfix_str(s)`` (e.g. tqdm,
+    :func:`class_progress`). ``stats``, if given, receives the grading processes' figures: ``pid -> {"peak_mb":
+    ..., "sandbox_peak_mb": ..., "jobs": n}``."""
     course = as_course(course)
     limits = limits or Limits()
     spec = source_spec(course, assignment)
@@ -69,6 +109,12 @@ def grade_class(course: Course | Path, assignment: str, found: dict[str, Path | 
     args = {s: (str(course.root), assignment, s, str(nb) if nb else None, asdict(limits), isolate) for s, nb in todo}
 
     def done(student, data):
+        figures = data.pop(WORKER, None)
+        if stats is not None and figures:
+            entry = stats.setdefault(figures["pid"], {"peak_mb": 0.0, "sandbox_peak_mb": 0.0, "jobs": 0})
+            entry["peak_mb"] = max(entry["peak_mb"], figures["peak_mb"])
+            entry["sandbox_peak_mb"] = max(entry["sandbox_peak_mb"], figures["sandbox_peak_mb"])
+            entry["jobs"] += 1
         r = SubmissionResult.from_dict(data)
         commit(course, assignment, found[student], r, spec)
         results[student] = r
@@ -191,6 +237,8 @@ _READY = "TFDL-READY"
 def _serve_jobs() -> None:
     """``python -m autograder.batch``: say it is ready, then read one JSON job per line and print one marked JSON
     result per line."""
+    from .sandbox import prestart
+    prestart(Limits())  # the warm sandbox server starts while this process waits for its first job
     sys.stdout.write(_READY + "\n")
     sys.stdout.flush()
     for line in sys.stdin:

@@ -6,7 +6,8 @@
                                      sandbox, checks outside it, in parallel; scores in nbgrader's gradebook
     tfdl grade ntk submissions/ --engine nbgrader   the same through plain `nbgrader autograde`, one by one
     tfdl report ntk                  instructor report of the last grading (distribution, parts, flags)
-    tfdl export --csv grades.csv     the gradebook as CSV
+    tfdl export --csv grades.csv     the gradebook as CSV (graded assignments; lateness; flags)
+    tfdl export ntk --format canvas  a gradebook CSV Canvas (or: moodle) imports directly
     tfdl publish ../tfdl-public      the student edition: releases, checks package, built book, no answers
     tfdl check exercises/ntk/ntk.ipynb   run the visible checks of one notebook and show the scores
 
@@ -18,12 +19,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from tabulate import tabulate
-from tqdm import tqdm
-
-from . import nbgrading
 from .course import Course, ToolError
-from .release import release
 from .results import SubmissionResult
 
 
@@ -32,14 +28,24 @@ def _course(args) -> Course:
 
 
 def cmd_release(args) -> int:
+    from .release import KeptWork, release
     course = _course(args)
     names = course.assignments() if args.all else [args.assignment]
     if not names:
         raise ToolError(f"no assignments in {course.sources}")
+    kept = []
     for name in names:
-        written = release(course, name)
-        print(f"released {name}: " + ", ".join(str(p.relative_to(course.root)) for p in written))
+        try:
+            written = release(course, name, force=args.force)
+        except KeptWork as exc:  # the other assignments are released all the same
+            written = exc.written
+            kept.append(str(exc))
+            print(f"kept {name}: " + ", ".join(str(p.relative_to(course.root)) for p in exc.kept)
+                  + " (worked on since the last release; see below)")
+        print(f"released {name}: " + (", ".join(str(p.relative_to(course.root)) for p in written) or "nothing"))
         print("  verified: no solutions, no hidden tests, no grading.py, every grade cell present")
+    if kept:
+        raise ToolError("\n".join(kept))
     return 0
 
 
@@ -48,6 +54,7 @@ def _fmt(x: float) -> str:
 
 
 def score_table(results: list[SubmissionResult]) -> str:
+    from tabulate import tabulate
     parts = list(dict.fromkeys(p.grade_id for r in results for p in r.parts))
     rows = [[r.student, *(_fmt(r.scores.get(p, 0.0)) for p in parts), _fmt(r.total), _fmt(r.max_score),
              "; ".join([*r.flags, *(n.splitlines()[0] for n in r.notes if n)]) or "ok"] for r in results]
@@ -55,6 +62,9 @@ def score_table(results: list[SubmissionResult]) -> str:
 
 
 def cmd_grade(args) -> int:
+    from tqdm import tqdm
+
+    from . import nbgrading
     course = _course(args)
     submissions = Path(args.submissions).resolve()  # resolved once, up front
     if not submissions.is_dir():
@@ -79,10 +89,14 @@ def cmd_grade(args) -> int:
                   "limited only in time and memory", file=sys.stderr)
 
         def bar(total):
-            return tqdm(total=total, desc=f"grading {args.assignment} ("
-                        f"{'isolated' if contained else 'NOT ISOLATED'}, "
-                        f"{'dask' if args.scheduler else args.workers or 'all cores'})", unit=" student",
-                        file=sys.stderr)
+            if total == 0:  # a re-run with nothing to do: a sentence, not an empty "0 student" bar
+                print(f"nothing new to grade for {args.assignment}: every submission was graded before with the "
+                      "same notebook and checks (--regrade grades them again)", file=sys.stderr)
+                return None
+            from .batch import class_progress
+            return class_progress(total, f"grading {args.assignment} ("
+                                  f"{'isolated' if contained else 'NOT ISOLATED'}, "
+                                  f"{'dask' if args.scheduler else args.workers or 'all cores'})", file=sys.stderr)
         results, warnings = nbgrading.grade_isolated(
             course, args.assignment, submissions, cell_timeout=args.timeout, wall_timeout=args.student_timeout,
             csv=csv, workers=args.workers, scheduler=args.scheduler, progress=bar, resume=not args.regrade)
@@ -115,14 +129,22 @@ def cmd_report(args) -> int:
 
 
 def cmd_export(args) -> int:
+    from .export import export
     course = _course(args)
-    for a in args.assignment:
-        course.check_assignment(a)
-    extra = [f"--ExportPlugin.assignment={a}" for a in args.assignment]
-    run = course.nbgrader("export", f"--to={Path(args.csv).resolve()}", *extra)
-    if run.returncode != 0:
-        raise ToolError(f"nbgrader export failed: {run.error_line()}")
-    print(f"wrote {args.csv}")
+    default = "grades.csv" if args.format == "nbgrader" else f"grades_{args.format}.csv"
+    dest = Path(args.csv) if args.csv else course.work / default
+    rows = export(course, dest, args.format, args.assignment or None)
+    assignments = list(dict.fromkeys(r.assignment for r in rows))
+    students = {r.student_id for r in rows}
+    missing = sum(r.score is None for r in rows)
+    late = sum(bool(r.seconds_late) for r in rows)
+    penalised = sum(bool(r.late_submission_penalty) for r in rows)
+    print(f"wrote {dest} ({args.format}): {len(students)} students, {', '.join(assignments)}"
+          + (f"; {missing} missing submissions left empty" if missing else "")
+          + (f"; {late} late ({penalised} penalised by the course's LatePolicy)" if late else ""))
+    skipped = sorted(set(args.assignment or course.assignments()) - set(assignments))
+    if skipped:
+        print(f"not exported (nobody graded yet): {', '.join(skipped)}")
     return 0
 
 
@@ -179,10 +201,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("release", parents=[course], help="generate the student release exercises/<a>",
                        description="Run nbgrader generate_assignment from solutions/<a> into exercises/<a>, make "
                                    "the notebooks reproducible, and verify that no solution, hidden test or "
-                                   "grading.py was released and that every grade cell is present.")
+                                   "grading.py was released and that every grade cell is present. A released "
+                                   "notebook that someone worked on since the last release is never replaced "
+                                   "(unless --force): it is named, the other files and assignments are released, "
+                                   "and the command exits with status 1.")
     which = p.add_mutually_exclusive_group(required=True)
     which.add_argument("assignment", nargs="?", help="assignment name, e.g. ntk")
     which.add_argument("--all", action="store_true", help="release every assignment in solutions/")
+    p.add_argument("--force", action="store_true",
+                   help="replace a released notebook even when someone worked on it since the last release "
+                        "(without it, such a notebook is kept and named, and the command fails at the end)")
     p.set_defaults(func=cmd_release)
 
     p = sub.add_parser("grade", parents=[course], help="autograde a class and print the score table",
@@ -192,7 +220,10 @@ def build_parser() -> argparse.ArgumentParser:
                                    "scores.")
     p.add_argument("assignment", help="assignment name, e.g. ntk")
     p.add_argument("submissions", metavar="SUBMISSIONS_DIR",
-                   help="one entry per student: <student>/<a>.ipynb, <student>/<a>/<a>.ipynb or <student>.ipynb")
+                   help="one entry per student: a folder <student>/ holding one notebook (any name, any depth: "
+                        "<student>/<a>.ipynb, <student>/<a> (1).ipynb, <student>/<a>/submission.ipynb), or a "
+                        "notebook <student>.ipynb; a student with none, with two, or with another assignment's "
+                        "notebook scores 0 with a flag naming the files")
     p.add_argument("--timeout", type=float, metavar="S",
                    help="per-cell time limit in seconds (default: Execute.timeout of nbgrader_config.py)")
     p.add_argument("--student-timeout", type=float, default=600, metavar="S",
@@ -221,11 +252,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("assignment", help="assignment name, e.g. ntk")
     p.set_defaults(func=cmd_report)
 
-    p = sub.add_parser("export", parents=[course], help="export the gradebook as CSV",
-                       description="Write the gradebook (all students, all or some assignments) with nbgrader's "
-                                   "CSV export.")
-    p.add_argument("assignment", nargs="*", help="restrict to these assignments (default: all)")
-    p.add_argument("--csv", metavar="FILE", required=True, help="output file")
+    p = sub.add_parser("export", parents=[course], help="export the gradebook as CSV (nbgrader, Canvas, Moodle)",
+                       description="Write the gradebook's grades (every student; the assignments someone was "
+                                   "graded on) as nbgrader's CSV or as a gradebook CSV that Canvas or Moodle "
+                                   "imports, with the students' ids from the gradebook, the submission time, "
+                                   "the lateness and the score after the course's late penalty. A missing "
+                                   "submission is an empty cell, never 0.")
+    p.add_argument("assignment", nargs="*", help="restrict to these assignments (default: all graded ones)")
+    p.add_argument("--format", choices=["nbgrader", "canvas", "moodle"], default="nbgrader",
+                   help="nbgrader: nbgrader's CSV (through nbgrader export) with lateness and flags; canvas: "
+                        "Canvas's gradebook import; moodle: Moodle's CSV grade import (default: %(default)s)")
+    p.add_argument("--csv", metavar="FILE",
+                   help="output file (default: course_work/grades.csv, or grades_<format>.csv)")
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("publish", parents=[course], help="write the student edition of the course",

@@ -74,17 +74,53 @@ def call_student(fn: Callable, *args, **kwargs) -> StudentCall:
         except BaseException as exc:  # noqa: BLE001 - any failure of student code is feedback, not a crash
             value, error = None, _describe_exception(exc)
     printed = buffer.getvalue() + "".join(f"warning: {w.message}\n" for w in caught)
+    if printed:
+        for sink in _PRINTED:
+            sink.append(printed)
     return StudentCall(value, error, printed)
 
 
+# While a part's checks run (Topic.check), what student code prints is collected here, so that the part's
+# feedback can show it once (truncated) instead of dropping it.
+_PRINTED: list[list[str]] = []
+NOT_IMPLEMENTED = "NotImplementedError: this function is not implemented yet"
+
+
 def _describe_exception(exc: BaseException) -> str:
+    """The exception as one line for the student, with the line of the student's own code it came from (the
+    last traceback frame outside this package and outside installed libraries), when there is one."""
     name = type(exc).__name__
     text = str(exc)
     if isinstance(exc, NotImplementedError):
-        return "NotImplementedError: this function is not implemented yet"
+        return NOT_IMPLEMENTED
     if isinstance(exc, SystemExit):
         return f"SystemExit({exc.code!r}): your function called sys.exit()"
-    return f"{name}: {text}" if text else name
+    where = getattr(exc, "student_line", None) or _student_line(exc.__traceback__)
+    return (f"{name}: {text}" if text else name) + (f" ({where})" if where else "")
+
+
+def _student_line(tb) -> str:
+    """``line 7 of your cell: x = X1 @ X2`` for the last frame of ``tb`` in the student's code: not in this
+    package, not in an installed library or the standard library (an IPython cell, a script, a test file)."""
+    import linecache
+    import sysconfig
+    skip = [str(Path(__file__).resolve().parent)] + [p for p in {sysconfig.get_paths().get(k) for k in (
+        "stdlib", "platstdlib", "purelib", "platlib")} if p]
+    found = None
+    while tb is not None:
+        filename = tb.tb_frame.f_code.co_filename
+        if not filename.startswith("<frozen") and not any(
+                str(Path(filename).resolve()).startswith(s) for s in skip if filename.startswith("/")):
+            found = tb
+        tb = tb.tb_next
+    if found is None:
+        return ""
+    code, lineno = found.tb_frame.f_code, found.tb_lineno
+    source = linecache.getline(code.co_filename, lineno).strip()
+    where = "your cell" if "ipykernel" in code.co_filename or code.co_filename.startswith("<") else \
+        Path(code.co_filename).name
+    func = "" if code.co_name == "<module>" else f" in {code.co_name}"
+    return f"line {lineno} of {where}{func}" + (f": {source[:120]}" if source else "")
 
 
 def as_array(value: Any, what: str = "the result") -> np.ndarray:
@@ -162,12 +198,33 @@ def close(got: np.ndarray, expected: np.ndarray, *, rtol: float, atol: float = 0
 # Reports and scores
 # --------------------------------------------------------------------------------------------------------------
 class Score(float):
-    """A float whose display is the bare number, so that nbgrader reads it as the cell's partial credit."""
+    """The points of a part: a float whose plain-text display is the bare number, which nbgrader reads as the
+    cell's partial credit (from the ``text/plain`` of the cell's ``execute_result``), and whose rich display, the
+    one JupyterLab, Colab and nbgrader's feedback pages show, reads as a score: "1.5 of 2 points"."""
+
+    def __new__(cls, value: float, points: float | None = None):
+        score = super().__new__(cls, value)
+        score.points = points
+        return score
 
     def __repr__(self) -> str:
         return f"{float(self):g}"
 
     __str__ = __repr__
+
+    def __reduce__(self):
+        return (Score, (float(self), self.points))
+
+    def describe(self) -> str:
+        if self.points is None:
+            return f"{float(self):g} points"
+        return f"{float(self):g} of {float(self.points):g} point{'' if float(self.points) == 1 else 's'}"
+
+    def _repr_markdown_(self) -> str:
+        return f"**{self.describe()}**"
+
+    def _repr_html_(self) -> str:
+        return f"<b>{self.describe()}</b>"
 
 
 @dataclass
@@ -180,6 +237,7 @@ class Report:
     verdicts: list[Verdict] = field(default_factory=list)
     calls: list[tuple[str, dict]] = field(default_factory=list)  # harness outputs of :meth:`call`, for purity
     gated: list = field(default_factory=list)  # checks a trivial answer passes too (see :meth:`judge`)
+    printed: list[str] = field(default_factory=list)  # what student code printed while the checks ran
 
     def add(self, verdict: Verdict) -> Verdict:
         self.verdicts.append(verdict)
@@ -271,18 +329,62 @@ class Report:
         return float(np.floor(self.points * self.fraction * 100 + 1e-9) / 100)
 
     def text(self) -> str:
-        passed = sum(v.passed for v in self.verdicts)
-        scope = "visible checks" if self.tests == "visible" else "all checks"
-        lines = [f"{self.part}: {passed} of {len(self.verdicts)} {scope} passed "
-                 f"-> {self.earned:g} of {self.points:g} points"]
-        for v in self.verdicts:
-            mark = "pass" if v.passed else "FAIL"
-            lines.append(f"  [{mark}] {v.name}")
-            if not v.passed and v.message:
-                lines.extend("         " + line for line in v.message.splitlines())
+        """The feedback: a headline worded from the counts, each check once, each distinct failure message once
+        (a repeated one is referred to), one line for a part not implemented yet, and what the student's code
+        printed (truncated)."""
+        passed, n = sum(v.passed for v in self.verdicts), len(self.verdicts)
+        scope = "visible check" if self.tests == "visible" else "check"
+        plural = "s" if n != 1 else ""
+        hidden = "" if self.tests == "visible" else " (visible and hidden)"
+        points = f"{self.earned:g} of {self.points:g} point{'' if self.points == 1 else 's'}"
+        if n and all(not v.passed and (NOT_IMPLEMENTED in v.message or v.message.startswith(("not checked",
+                                                                                           "not credited")))
+                     for v in self.verdicts) and any(NOT_IMPLEMENTED in v.message for v in self.verdicts):
+            return (f"{self.part}: not implemented yet (it raises NotImplementedError) -> {points}; its {n} "
+                    f"{scope}{plural} run once it returns a value" + self._printed_text())
+        if n == 0:
+            counts = "no checks ran"
+        elif passed == n:
+            counts = f"{'the' if n == 1 else 'all ' + str(n)} {scope}{plural}{hidden} passed"
+        elif passed == 0:
+            counts = f"{'the' if n == 1 else 'none of the ' + str(n)} {scope}{plural}{hidden} " + \
+                ("failed" if n == 1 else "passed")
+        else:
+            counts = f"{passed} of {n} {scope}{plural}{hidden} passed"
+        lines = [f"{self.part}: {counts} -> {points}"]
+        shown: dict[str, int] = {}  # message -> the check it is shown in full under
+        above = None  # the failure message of the check just above (None after a passing check)
+        for i, v in enumerate(self.verdicts):
+            lines.append(f"  [{'pass' if v.passed else 'FAIL'}] {v.name}")
+            message = None if v.passed else v.message
+            if message and message == above:
+                lines.append("         (same as above)")
+            elif message and message in shown:
+                lines.append(f"         (same message as for: {self.verdicts[shown[message]].name[:70]})")
+            elif message:
+                shown[message] = i
+                lines.extend("         " + line for line in message.splitlines())
+            above = message
         if self.tests == "visible" and self.fraction == 1.0:
             lines.append("  The hidden checks (other settings, larger inputs) run when your work is graded.")
-        return "\n".join(lines)
+        return "\n".join(lines) + self._printed_text()
+
+    def _printed_text(self, max_lines: int = 12, max_chars: int = 1200) -> str:
+        """What the student's code printed during the checks (and its warnings), once, truncated."""
+        text = "".join(self.printed)
+        if not text.strip():
+            return ""
+        lines = text.rstrip("\n").splitlines()
+        kept, size = [], 0
+        for line in lines[:max_lines]:
+            kept.append(line[:200] + (" ..." if len(line) > 200 else ""))
+            size += len(kept[-1])
+            if size > max_chars:
+                break
+        more = len(lines) - len(kept)
+        return ("\n  Your code printed during these checks" + (f" ({len(lines)} lines, the first {len(kept)} shown)"
+                                                             if more else "") + ":\n"
+                + "\n".join("    | " + line for line in kept))
 
     def to_dict(self) -> dict:
         return {"part": self.part, "points": self.points, "tests": self.tests, "earned": self.earned,
@@ -298,7 +400,7 @@ class Report:
         for sink in _COLLECTORS:
             sink.append(self)
         _display_data(self.to_dict())
-        return Score(self.earned)
+        return Score(self.earned, self.points)
 
 
 _COLLECTORS: list[list] = []
@@ -603,9 +705,13 @@ class Topic:
         if tests not in ("visible", "all"):
             raise ValueError(f"tests must be 'visible' or 'all', not {tests!r}")
         report = Report(name, float(part.points), tests)
-        part.visible(report, fn)
-        if tests == "all" and part.hidden is not None:
-            part.hidden(report, fn, instructor_module(self.assignment))
+        _PRINTED.append(report.printed)
+        try:
+            part.visible(report, fn)
+            if tests == "all" and part.hidden is not None:
+                part.hidden(report, fn, instructor_module(self.assignment))
+        finally:
+            del _PRINTED[next(i for i, sink in enumerate(_PRINTED) if sink is report.printed)]
         report.apply_gates()
         if part.purity is not None:
             report.purity(part.purity)

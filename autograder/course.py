@@ -166,9 +166,11 @@ class Course:
         env.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
         return env
 
-    def nbgrader(self, command: str, *args: str, timeout: float | None = None) -> Run:
+    def nbgrader(self, command: str, *args: str, timeout: float | None = None, env: dict | None = None) -> Run:
+        """Run ``nbgrader <command>``; ``env``: extra environment variables (e.g. ``TFDL_STUDENT`` for the kernel
+        that autogrades one student, autograder.variants)."""
         cmd = [sys.executable, "-m", "nbgrader", command, *args, f"--CourseDirectory.root={self.root}"]
-        return run_limited(cmd, cwd=self.root, env=self.env(), timeout=timeout)
+        return run_limited(cmd, cwd=self.root, env=dict(self.env(), **(env or {})), timeout=timeout)
 
 
 _COURSES: dict[Path, Course] = {}

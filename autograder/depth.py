@@ -135,13 +135,21 @@ def judge_sawtooth_structure(out: dict, k: int) -> tuple[bool, str]:
         return True, ""
     lines = [f"expected the modules {', '.join(want)}", f"got {', '.join(got) if got else 'an empty Sequential'}"]
     others = sorted({layer[1] for layer in out["layers"] if layer[0] == "other"})
-    if others:
+    if got and got[-1] == "ReLU" and got[:-1] == want:
+        lines.append("hint: the network ends with a ReLU after the Linear(2, 1) readout: the readout is the last "
+                     "module (f_k is already the readout's output; a ReLU after it is not part of the architecture)")
+    elif got and got[-1] == "ReLU" and not others and got[-2:-1] == ["Linear(2, 1)"]:
+        lines.append("hint: the last module is a ReLU: the network ends with its Linear(2, 1) readout, with no "
+                     "activation after it")
+    elif others:
         lines.append(f"hint: only Linear and ReLU modules are allowed (found {', '.join(others)})")
-    hidden = sum(1 for layer in out["layers"] if layer[0] == "ReLU")
-    if hidden != k and not others:
+    # hidden layers: ReLUs followed by a Linear layer (a ReLU after the readout is diagnosed above)
+    hidden = sum(1 for layer, nxt in zip(out["layers"], out["layers"][1:]) if layer[0] == "ReLU" and nxt[0] == "Linear")
+    diagnosed = len(lines) > 2
+    if hidden != k and not others and not diagnosed:
         lines.append(f"hint: your network has {hidden} ReLU layers; the k-fold composition needs k = {k} "
                      "hidden layers, one per tent")
-    elif any(layer[0] == "Linear" and 2 not in layer[1].shape for layer in out["layers"]):
+    elif not diagnosed and any(layer[0] == "Linear" and 2 not in layer[1].shape for layer in out["layers"]):
         lines.append("hint: every hidden layer has exactly 2 units (a wide shallow network is not the point)")
     return False, "\n".join(lines)
 
@@ -325,6 +333,9 @@ def _visible_count_cases():
     breakpoints = "you count breakpoints (or activation changes), but two kinks cancel here: the function is affine"
     close = ("two kinks 1e-9 apart were merged: a sampling grid, float32 arithmetic or a tolerance on the "
              "positions coarser than 1e-9 cannot separate them (in float64 they are distinct)")
+    narrow = ("these pieces are about 1e-9 wide, narrower than any sampling grid: count the pieces exactly from the "
+              "weights (the breakpoints of each layer, then merge equal slopes), not by sampling")
+    c = 0.6180339887
     # a comb: 2500 units relu(x - c_i), c_i = (i + 1/2) / 2500, output weights alternately +1 and -1
     n = 2500
     centers = (np.arange(n) + 0.5) / n
@@ -335,6 +346,7 @@ def _visible_count_cases():
     v = np.array([1.0, -1.0, 0.5, 2.0, -3.0, 1.0, 1.0])
     one_layer = build_sequential(("L", w[:, None], -w * kinks), "R", ("L", v[None], [0.0]), dtype=torch.float32)
     inside = int(np.sum((kinks > -1) & (kinks < 2)))
+    kink_text = "[" + ", ".join(fmt(k) for k in kinks) + "]"
     return [
         dict(name="an affine function (Linear(1, 1) alone), default interval [0, 1]: 1 piece",
              model=lambda: build_sequential(("L", [[2.0]], [1.0])), a=None, b=None, expected=1),
@@ -362,7 +374,7 @@ def _visible_count_cases():
                        "differ in the last bits: compare slopes with a relative tolerance, not =="}),
         dict(name="relu(x - 0.3) + relu(x - 0.3 - 1e-9) on [0, 1] (kinks 1e-9 apart): 3 pieces",
              model=lambda: build_sequential(("L", [[1.0], [1.0]], [-0.3, -0.3 - 1e-9]), "R", ("L", [[1.0, 1.0]], [0.0])),
-             a=0.0, b=1.0, expected=3, hints={2: close}),
+             a=0.0, b=1.0, expected=3, hints={2: close}, weight=2.0),
         dict(name="0 * relu(x - 0.5) + relu(x - 0.25) on [0, 1] (a unit feeding a zero weight): 2 pieces",
              model=lambda: build_sequential(("L", [[1.0], [1.0]], [-0.5, -0.25]), "R", ("L", [[0.0, 1.0]], [0.0])),
              a=0.0, b=1.0, expected=2, hints={3: "a unit whose output weight is 0 adds no kink"}),
@@ -377,11 +389,26 @@ def _visible_count_cases():
         dict(name="a trailing ReLU: relu(0.2 - relu(x - 0.5)) on [0, 1]: 3 pieces",
              model=lambda: build_sequential(("L", [[1.0]], [-0.5]), "R", ("L", [[-1.0]], [0.2]), "R"), a=0.0, b=1.0,
              expected=3),
-        dict(name=f"float32 network, one hidden layer of 7 units with kinks at {list(kinks)} on [-1, 2]: "
+        dict(name=f"float32 network, one hidden layer of 7 units with kinks at {kink_text} on [-1, 2]: "
                   f"{inside + 1} pieces", model=lambda: one_layer, a=-1.0, b=2.0, expected=inside + 1,
              hints={len(kinks) + 1: "kinks outside [a, b] or at its endpoints do not count"}),
         dict(name=f"a comb of {n} units with kinks (i + 1/2)/{n} on [0, 1]: {n + 1} pieces", model=lambda: comb,
              a=0.0, b=1.0, expected=n + 1),
+        # Pieces narrower than any sampling grid (1e-9 wide): only an exact count from the weights finds them; these
+    # cases weigh double, since the notebook asks for an exact count, not a sampled one.
+        dict(name="a spike 2e-9 wide: relu(x - c) - 2 relu(x - c - 1e-9) + relu(x - c - 2e-9), c = 0.6180339887, "
+                  "on [0, 1]: 4 pieces",
+             model=lambda: build_sequential(("L", [[1.0], [1.0], [1.0]], [-c, -c - 1e-9, -c - 2e-9]), "R",
+                                            ("L", [[1.0, -2.0, 1.0]], [0.0])),
+             a=0.0, b=1.0, expected=4, hints={1: narrow, 2: narrow, 3: narrow}, weight=2.0),
+        dict(name="depth 2: a hump relu(1e-9 - |x - 0.45|), 2e-9 wide, made in the second layer, on [0, 1]: 4 pieces",
+             model=lambda: build_sequential(("L", [[1.0], [-1.0]], [-0.45, 0.45]), "R", ("L", [[-1.0, -1.0]], [1e-9]),
+                                            "R", ("L", [[1.0]], [0.0])),
+             a=0.0, b=1.0, expected=4, hints={1: narrow, 2: narrow, 3: narrow}, weight=2.0),
+        dict(name="50 kinks 1e-9 apart: the sum of relu(x - 0.2 - i 1e-9), i = 0..49, on [0, 1]: 51 pieces",
+             model=lambda: build_sequential(("L", np.ones((50, 1)), -(0.2 + 1e-9 * np.arange(50))), "R",
+                                            ("L", np.ones((1, 50)), [0.0])),
+             a=0.0, b=1.0, expected=51, hints={k: narrow for k in range(1, 51)}, weight=2.0),
     ]
 
 
@@ -399,7 +426,7 @@ def _run_counted_cases(report: Report, cases, harness, judge, purity_what: str) 
     for case in cases:
         out = harness(case)
         outs.append((case["name"], out))
-        verdicts.append(report.check(case["name"], lambda: judge(case, out)))
+        verdicts.append(report.check(case["name"], lambda: judge(case, out), case.get("weight", 1.0)))
     n_correct = sum(v.passed for v in verdicts)
     report.check(f"leaves {purity_what} unchanged", lambda: judge_count_purity(outs, n_correct))
 
@@ -567,10 +594,23 @@ def _hidden_shallow_approximation(report: Report, shallow_approximation: Callabl
 # ==============================================================================================================
 # The parts of the assignment, declared once: names, points, visible and hidden checks
 # ==============================================================================================================
+# ==============================================================================================================
+# Part 4 (a derivation, autograder.derivation): the number of linear pieces of the k-fold tent map f_k on [a, b],
+# 0 < a < 1/2 < b < 1, as a SymPy expression in a, b, k; the reference is ``pieces_on_interval`` of
+# solutions/depth/grading.py. The visible values were counted exactly on sawtooth_net(k) (tests/test_depth.py).
+# ==============================================================================================================
+from .derivation import Derivation  # noqa: E402
+
+PIECES_ON_INTERVAL = Derivation(
+    "pieces_on_interval", 2, symbols="a b k", domain={"a": (0.01, 0.49), "b": (0.51, 0.99), "k": range(1, 11)},
+    reference="pieces_on_interval", slips="pieces_on_interval_slips",
+    examples=(({"a": "3/10", "b": "4/5", "k": "3"}, "5"), ({"a": "1/10", "b": "9/10", "k": "1"}, "2")))
+
 TOPIC = Topic("depth", [
     Part("sawtooth_net", 3, _visible_sawtooth_net, _hidden_sawtooth_net, purity=None),
     Part("count_linear_pieces", 4, _visible_count_linear_pieces, _hidden_count_linear_pieces, purity=None),
     Part("shallow_approximation", 3, _visible_shallow_approximation, _hidden_shallow_approximation, purity=None),
+    PIECES_ON_INTERVAL,
     Written("written_depth", 2),
 ])
 POINTS = {p.name: p.points for p in TOPIC.parts if isinstance(p, Part)}
@@ -578,3 +618,4 @@ POINTS = {p.name: p.points for p in TOPIC.parts if isinstance(p, Part)}
 check_sawtooth_net = TOPIC.checker("sawtooth_net")
 check_count_linear_pieces = TOPIC.checker("count_linear_pieces")
 check_shallow_approximation = TOPIC.checker("shallow_approximation")
+check_pieces_on_interval = TOPIC.checker("pieces_on_interval")

@@ -790,12 +790,28 @@ def _hidden_diag_net_gd(report: Report, diag_net_gd: Callable, grading) -> None:
 # ==============================================================================================================
 # The parts of the assignment, declared once: names, points, visible and hidden checks
 # ==============================================================================================================
+# ==============================================================================================================
+# Part 6 (a derivation, autograder.derivation): the first coordinate of the rich-regime limit (alpha -> 0) of the
+# diagonal network for one example x = (x1, x2) and target y, as a SymPy expression; the reference is
+# ``diag_limit`` of solutions/implicit_bias/grading.py. The visible values: the min-l1 interpolant by hand (and by
+# scipy's linprog in tests/test_implicit_bias.py).
+# ==============================================================================================================
+from .derivation import Derivation  # noqa: E402
+
+_NONZERO = [(-3.0, -0.2), (0.2, 3.0)]
+DIAG_LIMIT = Derivation(
+    "diag_limit", 2, symbols="x1 x2 y", domain={"x1": _NONZERO, "x2": _NONZERO, "y": _NONZERO},
+    reference="diag_limit", slips="diag_limit_slips",
+    regimes=(("|x1| > |x2|", "Abs(x1) > Abs(x2)"),),
+    examples=(({"x1": "2", "x2": "1", "y": "3"}, "3/2"), ({"x1": "1", "x2": "-3", "y": "2"}, "0")))
+
 TOPIC = Topic("implicit_bias", [
     Part("gd_least_squares", 3, _visible_gd_least_squares, _hidden_gd_least_squares, purity=None),
     Part("logistic_gd", 3, _visible_logistic_gd, _hidden_logistic_gd, purity=None),
     Part("max_margin_direction", 2, _visible_max_margin_direction, _hidden_max_margin_direction, purity=None),
     Part("gd_matrix_factorization", 3, _visible_gd_matrix_factorization, _hidden_gd_matrix_factorization, purity=None),
     Part("diag_net_gd", 3, _visible_diag_net_gd, _hidden_diag_net_gd, purity=None),
+    DIAG_LIMIT,
     Written("written_intercept", 2),
 ])
 POINTS = {p.name: p.points for p in TOPIC.parts if isinstance(p, Part)}
@@ -805,3 +821,4 @@ check_logistic_gd = TOPIC.checker("logistic_gd")
 check_max_margin_direction = TOPIC.checker("max_margin_direction")
 check_gd_matrix_factorization = TOPIC.checker("gd_matrix_factorization")
 check_diag_net_gd = TOPIC.checker("diag_net_gd")
+check_diag_limit = TOPIC.checker("diag_limit")

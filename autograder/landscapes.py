@@ -217,14 +217,17 @@ def _visible_pspin_energy(report: Report, pspin_energy: Callable) -> None:
         report.judge(f"p = {p}, N = {N}, non-symmetric J (seeded): H(s) = {want:.10g}", out,
                      lambda v, w=want, J=J, s=s, h=hint: compare(v, w, what="H(s)", rtol=1e-10,
                                                                  atol=_atol(J, s, "energy"), variants=h))
-    N, p = 4, 3
+    # One entry, J[0,0,0] = c, and s = sqrt(N) e_0: H = N^(-(p-1)/2) c N^(p/2) = c sqrt(N). With c = -1/2 and N = 9
+    # the answer, -3/2, is neither 0, 1, 2 nor an entry or the largest |entry| of the inputs (-1/2, 3), so no
+    # unrelated helper matches it by accident, and its sign is tested too.
+    N, p = 9, 3
     J = np.zeros((N,) * p)
-    J[(0,) * p] = 1.0
+    J[(0,) * p] = -0.5
     s = math.sqrt(N) * np.eye(N)[0]
-    out = report.call(pspin_energy, J, s, what="pspin_energy(J, s) with J = e_000, s = sqrt(N) e_0",
+    out = report.call(pspin_energy, J, s, what="pspin_energy(J, s) with J = -e_000 / 2, s = sqrt(N) e_0 (N = 9)",
                       convert=_scalar)
-    report.judge("normalization: one entry J[0,0,0] = 1, s = sqrt(4) e_0: H = N^(-(p-1)/2) N^(p/2) = sqrt(N) = 2",
-                 out, lambda v: compare(v, 2.0, what="H(s)", rtol=1e-12, atol=1e-12))
+    report.judge("normalization: one entry J[0,0,0] = -1/2, s = sqrt(9) e_0: H = N^(-(p-1)/2) (-1/2) N^(p/2) "
+                 "= -sqrt(N) / 2 = -1.5", out, lambda v: compare(v, -1.5, what="H(s)", rtol=1e-12, atol=1e-12))
     J, s = visible_inputs(21, 5, 3)
     outs = [report.call(pspin_energy, J, s, what="pspin_energy(J, s) (p = 3, N = 5, seed 21)", convert=_scalar),
             report.call(pspin_energy, J, -s, what="pspin_energy(J, -s)", convert=_scalar),
@@ -240,7 +243,8 @@ def _visible_pspin_energy(report: Report, pspin_energy: Callable) -> None:
         msgs = ([f"H(-s) should be (-1)^3 H(s) = {fmt(-v0, 10)}: {m1}"] if not ok1 else []) + \
                ([f"permuting the axes of J does not change H(s) = {fmt(v0, 10)}: {m2}"] if not ok2 else [])
         return ok1 and ok2, "\n".join(msgs)
-    report.judge("p = 3: H(-s) = -H(s), and H is unchanged when the axes of J are permuted", outs[0], properties)
+    report.judge("p = 3: H(-s) = -H(s), and H is unchanged when the axes of J are permuted", outs[0], properties,
+                 gated=True)  # a constant 0 satisfies both
     J32, s32 = (a.astype(np.float32) for a in visible_inputs(12, 5, 3))
     out = report.call(pspin_energy, J32, s32, what="pspin_energy(J, s) with float32 J and s", convert=_scalar)
     report.judge("float32 inputs accepted (p = 3, N = 5, seed 12)", out,
@@ -293,7 +297,8 @@ def _visible_sphere_gradient(report: Report, sphere_gradient: Callable) -> None:
         return abs(dot) <= tol * math.sqrt(6), (f"s . gradient = {dot:.3g}, expected 0 (allowed {tol * 6 ** 0.5:.2g}): "
                                                 "the Riemannian gradient lies in the tangent space s-perp; project "
                                                 "with P = I - s s^T / N")
-    report.judge("p = 3, N = 6: the gradient is tangent to the sphere (s . gradient = 0)", out, tangent)
+    # Gated (they count once a value is right): the zero vector is tangent and invariant, s itself invariant.
+    report.judge("p = 3, N = 6: the gradient is tangent to the sphere (s . gradient = 0)", out, tangent, gated=True)
 
     def invariant(v):
         if outp.get("error"):
@@ -302,7 +307,7 @@ def _visible_sphere_gradient(report: Report, sphere_gradient: Callable) -> None:
         return ok, ("" if ok else "the landscape H does not change when the axes of J are permuted, so neither does "
                     f"its gradient: {msg}\nhint: J is not symmetrized: the Euclidean gradient sums the contractions "
                     "over all p slots (p times one slot is right only for a symmetric J)")
-    report.judge("p = 3, N = 6: permuting the axes of J leaves the gradient unchanged", out, invariant)
+    report.judge("p = 3, N = 6: permuting the axes of J leaves the gradient unchanged", out, invariant, gated=True)
 
 
 def _hidden_sphere_gradient(report: Report, sphere_gradient: Callable, grading) -> None:
@@ -345,7 +350,8 @@ def _visible_sphere_hessian(report: Report, sphere_hessian: Callable) -> None:
             problems.append(f"M s = {fmt(Ms)} should be 0: the Riemannian Hessian is P (...) P, which vanishes along "
                             "s (a shift -(pH/N) I instead of -(pH/N) P does not)")
         return not problems, "\n".join(problems)
-    report.judge("p = 3, N = 6: symmetric, and zero along s (M s = 0)", out, structure)
+    # Gated (they count once a value is right): the zero matrix is symmetric, zero along s and invariant.
+    report.judge("p = 3, N = 6: symmetric, and zero along s (M s = 0)", out, structure, gated=True)
 
     def invariant(M):
         if outp.get("error"):
@@ -353,7 +359,7 @@ def _visible_sphere_hessian(report: Report, sphere_hessian: Callable) -> None:
         ok, msg = close(outp["value"], M, rtol=0.0, atol=tol)
         return ok, ("" if ok else "permuting the axes of J does not change H, so neither does its Hessian: "
                     f"{msg}\nhint: J is not symmetrized: the Euclidean Hessian sums over all ordered pairs of slots")
-    report.judge("p = 3, N = 6: permuting the axes of J leaves the Hessian unchanged", out, invariant)
+    report.judge("p = 3, N = 6: permuting the axes of J leaves the Hessian unchanged", out, invariant, gated=True)
 
     # p = 2 at a critical point: s = sqrt(N) v_k, (J + J^T)/2 v_j = l_j v_j; the Riemannian Hessian has the
     # eigenvalue 0 along s and 2 (l_j - l_k) / sqrt(N) along v_j, j != k (derived in the notebook).

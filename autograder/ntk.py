@@ -42,7 +42,7 @@ GD_RTOL = 1e-5
 def _ratio_hint(got: np.ndarray, expected: np.ndarray, what: str) -> str:
     """A constant-factor hint; a power of 2 points at the ReLU factor counted twice."""
     c, text = ratio_hint(got, expected, what)
-    if c is not None and c > 0:
+    if c is not None and c > 0 and text:
         power = np.log2(c)
         if abs(power - round(power)) < 0.01 and round(power) != 0:
             text += (f" (= 2^{round(power)}): is a factor 2 of the ReLU counted twice, e.g. Cho & Saul's k_1, "
@@ -160,14 +160,39 @@ def run_relu_ntk(fn: Callable, X1, X2, depth: int, W_std: float, b_std: float) -
 
 def judge_relu_ntk(out: dict, expected: dict, variants: dict | None = None) -> tuple[bool, str]:
     """Verdict: NNGP and NTK within 1e-3 of max|K| of the expected kernels (entries given as ``expected``:
-    full arrays, or a list of ``(index, value)`` entries computed independently)."""
+    full arrays, or a list of ``(index, value)`` entries computed independently).
+
+    The feedback names each wrong entry, then at most one hint for the check: the named mistake of ``variants``,
+    the two outputs swapped, or a constant factor when the ratio is the same (within 1 %) over every wrong entry
+    of the check (a ratio that varies from entry to entry says nothing and is not shown)."""
     failed = error_verdict(out)
     if failed:
         return failed
-    messages = []
+    messages, wrong = _relu_ntk_mismatches(out, expected, variants)
+    if not messages:
+        return True, ""
+    hints = [line for m in messages for line in m.splitlines() if line.startswith("hint:")]
+    if not hints:
+        swapped = {"nngp": out["ntk"], "ntk": out["nngp"]}
+        if all(expected[k] is not None for k in ("nngp", "ntk")) and not _relu_ntk_mismatches(
+                swapped, expected, None)[0] and not (
+                np.shape(out["nngp"]) == np.shape(out["ntk"]) and np.allclose(out["nngp"], out["ntk"])):
+            messages.append("hint: the two outputs look swapped: relu_ntk returns (nngp, ntk), in this order")
+        else:
+            hint = _pooled_ratio_hint(wrong)
+            if hint:
+                messages.append(hint)
+    lines = [line for m in messages for line in m.splitlines()]
+    lines = [line for i, line in enumerate(lines) if not line.startswith("hint:") or line not in lines[:i]]
+    return False, "\n".join(lines)
+
+
+def _relu_ntk_mismatches(out: dict, expected: dict, variants: dict | None) -> tuple[list[str], list]:
+    """The messages of the wrong entries (and a variant's hint) and the wrong (key, got, expected) pairs."""
+    messages, wrong = [], []
     for key in ("nngp", "ntk"):
         want = expected[key]
-        got = out[key]
+        got = np.asarray(out[key], dtype=float)
         if isinstance(want, list):  # selected entries, e.g. [((0, slice(None)), [...]), ((4, 4), 14.01)]
             if not want:
                 continue
@@ -182,15 +207,31 @@ def judge_relu_ntk(out: dict, expected: dict, variants: dict | None = None) -> t
                 if not ok:
                     # 8 digits, the difference and the tolerance (book/conventions.md rule 11)
                     messages.append(f"{key}[{_index_text(idx)}]: expected {fmt(value, 8)}, got {fmt(part, 8)}; {msg}")
-                    ratio = _ratio_hint(part, value, key)
-                    if ratio:
-                        messages.append(ratio)
+                    wrong.append((key, part, np.asarray(value, dtype=float)))
             continue
         var = {hint: v[key] for hint, v in (variants or {}).items()}
-        ok, msg = compare(got, want, what=key, rtol=KERNEL_RTOL, variants=var, fallback=_ratio_hint)
+        ok, msg = compare(got, want, what=key, rtol=KERNEL_RTOL, variants=var, fallback=lambda *_: "")
         if not ok:
             messages.append(msg)
-    return (not messages), "\n".join(messages)
+            wrong.append((key, got, np.asarray(want, dtype=float)))
+    return messages, wrong
+
+
+def _pooled_ratio_hint(wrong: list) -> str:
+    """One constant-factor hint over all wrong entries of a check (see :func:`_ratio_hint`), or ""."""
+    if not wrong or any(np.shape(g) != np.shape(e) for _, g, e in wrong):
+        return ""
+    keys = list(dict.fromkeys(k for k, _, _ in wrong))
+    for group in ([keys] if len(keys) == 1 else [keys] + [[k] for k in keys]):  # both kernels, else each alone
+        got = np.concatenate([np.ravel(g) for k, g, _ in wrong if k in group])
+        want = np.concatenate([np.ravel(e) for k, _, e in wrong if k in group])
+        text = _ratio_hint(got, want, group[0])
+        if text and len(group) > 1:
+            text = text.replace(f"your {group[0]} is about", "your nngp and ntk are both about").replace(
+                "the expected one", "the expected ones")
+        if text:
+            return text
+    return ""
 
 
 def _index_text(idx) -> str:
@@ -237,11 +278,13 @@ def _visible_relu_ntk(report: Report, relu_ntk: Callable) -> None:
                      "ntk": [((0, slice(None)), [0.886802, 0.530974, 0.326673, 0.39853, 0.358484]),
                              ((4, 4), 14.011864)],
                  }))
+    unbiased = report.verdicts[-1]
     out_b = run_relu_ntk(relu_ntk, x, x, 2, np.sqrt(2), 0.1)
-    report.check("the same with b_std=0.1: values computed with neural-tangents",
-                 lambda: judge_relu_ntk(out_b, {
-                     "nngp": [], "ntk_scale": 14.0,
-                     "ntk": [((0, slice(None)), [0.946802, 0.585446, 0.367785, 0.442836, 0.39941])]}))
+    untouched.append(("neural-tangents inputs, b_std=0.1", out_b))
+    biased = [report.check("the same with b_std=0.1: values computed with neural-tangents",
+                           lambda: judge_relu_ntk(out_b, {
+                               "nngp": [], "ntk_scale": 14.0,
+                               "ntk": [((0, slice(None)), [0.946802, 0.585446, 0.367785, 0.442836, 0.39941])]}))]
 
     # Properties on rectangular inputs of different norms, at a non-default setting.
     X1 = _points(5, 4, 5) * np.array([[0.5], [1.0], [2.0], [3.0]])
@@ -265,8 +308,17 @@ def _visible_relu_ntk(report: Report, relu_ntk: Callable) -> None:
         q, theta = _diagonal(X1, depth, W_std, b_std)
         diag = {"nngp": [((i, i), q[i]) for i in range(4)], "ntk": [((i, i), theta[i]) for i in range(4)]}
         return judge_relu_ntk(square, diag)
-    report.check("X1 with itself: the diagonal follows Σ(x,x) = W_std² q / 2 + b_std², Θ = Σ + (W_std²/2) Θ_prev",
-                 diagonal_check)
+    biased.append(report.check("X1 with itself: the diagonal follows Σ(x,x) = W_std² q / 2 + b_std², "
+                               "Θ = Σ + (W_std²/2) Θ_prev", diagonal_check))
+
+    # Every entry at depth 3 with b_std = 0.5: values of the recursion computed with 2-D Gauss-Hermite quadrature
+    # of E[relu(u) relu(v)] and E[step(u) step(v)] (no arc-cosine formula; tests/test_ntk.py recomputes them).
+    deep = run_relu_ntk(relu_ntk, X1, X2, 3, W_std, b_std)
+    untouched.append(("depth 3", deep))
+    biased.append(report.check(
+        "X1 4x5, X2 3x5, depth 3, W_std=1.3, b_std=0.5: every entry (values computed by Gaussian quadrature)",
+        lambda: judge_relu_ntk(deep, {"nngp": [((i, slice(None)), row) for i, row in enumerate(DEEP_NNGP)],
+                                      "ntk": [((i, slice(None)), row) for i, row in enumerate(DEEP_NTK)]})))
 
     def psd_check():
         failed = error_verdict(square)
@@ -291,8 +343,22 @@ def _visible_relu_ntk(report: Report, relu_ntk: Callable) -> None:
     linear = W_std ** 2 * X1 @ X2.T / X1.shape[1] + b_std ** 2
     report.check("depth 0 (a linear model): NNGP = NTK = W_std² <x, x'> / d + b_std²",
                  lambda: judge_relu_ntk(d0, {"nngp": linear, "ntk": linear}, variants={}))
+    if unbiased.passed:
+        for v in biased:
+            if not v.passed and not v.message.startswith("relu_ntk"):
+                v.message += BIAS_HINT
     report.check("leaves X1 and X2 unchanged",
                  lambda: judge_purity(untouched, credited=any(v.passed for v in report.verdicts)))
+
+
+# The kernels of the visible depth-3 check (X1, X2 of the property checks, W_std = 1.3, b_std = 0.5).
+DEEP_NNGP = [[1.2372716589, 1.0107225588, 0.9865825837], [1.7828665142, 1.2820898194, 1.1744185652],
+             [2.7069083209, 1.909356118, 2.0673953368], [3.7028112019, 2.3064915821, 2.3566934423]]
+DEEP_NTK = [[2.0552323017, 1.6874961974, 1.9615190505], [3.6766531815, 2.2471886082, 2.2439394108],
+            [4.9040405743, 3.0476352198, 4.978997503], [6.7149243834, 3.1390997324, 4.4196036664]]
+BIAS_HINT = ("\nhint: your kernels are right with b_std = 0 and wrong with b_std != 0: every layer adds "
+             "b_std² (sigma_b²) to Σ, Σ^(l+1) = W_std² E[relu(u) relu(v)] + b_std², not only the first one "
+             "(and the derivative kernel Σ-dot has no b_std²)")
 
 
 def _hidden_relu_ntk(report: Report, relu_ntk: Callable, grading) -> None:
@@ -313,7 +379,7 @@ def _hidden_relu_ntk(report: Report, relu_ntk: Callable, grading) -> None:
         n, t = grading.relu_ntk(X1 * np.sqrt(d), X2 * np.sqrt(d), case["depth"], case["W_std"], case["b_std"])
         variants["your kernel is what you get without the 1/d of the input layer "
                  f"(Σ¹ = W_std² <x, x'> / d + b_std², here d = {d})"] = {"nngp": n, "ntk": t}
-        variants["you return (ntk, nngp): the order is (nngp, ntk)"] = {"nngp": ntk, "ntk": nngp}
+        variants["the two outputs look swapped: relu_ntk returns (nngp, ntk), in this order"] = {"nngp": ntk, "ntk": nngp}
         return judge_relu_ntk(out, {"nngp": nngp, "ntk": ntk}, variants)
 
     run_cases(report, grading.relu_ntk_cases(), harness, judge, "X1 and X2 in the hidden cases")
@@ -350,23 +416,58 @@ def run_ntkmlp_forward(model, X: np.ndarray) -> dict:
     return out
 
 
-def run_ntkmlp_parameters(model) -> dict:
-    """Harness step: the statistics of the network's parameters (their number, each tensor's mean and std)."""
-    call = call_student(lambda: [p.detach().double().reshape(-1).numpy().copy() for p in model.parameters()])
-    if not call.ok:
-        return {"error": f"reading model.parameters() raised {call.error}"}
-    return {"count": int(sum(p.size for p in call.value)),
-            "stats": [(int(p.size), float(p.mean()), float(p.std()), _excess_kurtosis(p))
-                      for p in call.value if p.size >= 500]}
+def run_ntkmlp_parameters(models) -> dict:
+    """Harness step: the parameters of one network, or of several built with different seeds, as plain data:
+    their number (of the first network) and, per parameter tensor (pooled over the networks), its shape, number
+    of entries, mean, mean square, largest |entry| and Kolmogorov-Smirnov distance to N(0, 1)."""
+    models = models if isinstance(models, list) else [models]
+    pooled, count = None, 0
+    for model in models:
+        call = call_student(lambda: [p.detach().double().numpy().copy() for p in model.parameters()])
+        if not call.ok:
+            return {"error": f"reading model.parameters() raised {call.error}"}
+        if pooled is None:
+            pooled, count = [[p] for p in call.value], int(sum(p.size for p in call.value))
+            continue
+        if len(call.value) != len(pooled):
+            return {"error": "networks built with different seeds have different numbers of parameter tensors"}
+        for bucket, p in zip(pooled, call.value):
+            bucket.append(p)
+    return {"count": count, "networks": len(models),
+            "stats": [_entry_stats(bucket[0].shape, np.concatenate([p.reshape(-1) for p in bucket]))
+                      for bucket in (pooled or [])]}
 
 
-def _excess_kurtosis(x: np.ndarray) -> float:
-    z = (x - x.mean()) / (x.std() or 1.0)
-    return float(np.mean(z ** 4) - 3.0)
+def _entry_stats(shape, x: np.ndarray) -> tuple:
+    """(shape, n, mean, mean square, max |x|, KS distance sup |F_n - Φ|) of the entries x."""
+    n = int(x.size)
+    if n == 0:
+        return tuple(shape), 0, 0.0, 1.0, 0.0, 0.0
+    z = torch.sort(torch.as_tensor(x, dtype=torch.float64)).values
+    cdf = 0.5 * (1 + torch.erf(z / np.sqrt(2.0)))
+    i = torch.arange(1, n + 1, dtype=torch.float64)
+    ks = float(torch.maximum(i / n - cdf, cdf - (i - 1) / n).max())
+    return tuple(shape), n, float(x.mean()), float(np.mean(x * x)), float(np.abs(x).max()), ks
+
+
+# Every test of the initialization may fail a correct N(0, 1) initialization with probability at most INIT_P
+# (rigorous bounds, no normal approximation): the mean by the Chernoff bound P(|mean| > t) <= 2 exp(-n t² / 2),
+# the mean square (χ²_n / n) by Laurent & Massart (2000), the distribution by the Dvoretzky-Kiefer-Wolfowitz
+# inequality with Massart's constant, P(sup |F_n - Φ| > e) <= 2 exp(-2 n e²).  The visible checks make 24 such
+# tests (8 parameter tensors), so a correct initialization fails one with probability below 3e-7.
+INIT_P = 1e-8
+
+
+def init_bounds(n: int, p: float = INIT_P) -> dict:
+    """The acceptance region of the tests of :func:`judge_ntkmlp_parameters` for n entries."""
+    x = np.log(2 / p)
+    return {"mean": np.sqrt(2 * x / n), "m2_low": 1 - 2 * np.sqrt(x / n), "m2_high": 1 + 2 * np.sqrt(x / n) + 2 * x / n,
+            "ks": np.sqrt(x / (2 * n))}
 
 
 def judge_ntkmlp_parameters(out: dict, d_in: int, width: int, depth: int) -> tuple[bool, str]:
-    """Verdict: all of W and b, every entry N(0, 1) (the scale W_std / sqrt(fan_in) belongs to the forward pass)."""
+    """Verdict: all of W and b, every entry N(0, 1) (the scale W_std / sqrt(fan_in) belongs to the forward pass):
+    the count, then per parameter tensor (pooled over the networks) its mean, mean square and distribution."""
     failed = error_verdict(out)
     if failed:
         return failed
@@ -374,18 +475,28 @@ def judge_ntkmlp_parameters(out: dict, d_in: int, width: int, depth: int) -> tup
     if out["count"] != want:
         return False, (f"the network has {out['count']} scalar parameters; an MLP with d_in={d_in}, width={width}, "
                        f"depth={depth} (hidden layers), a scalar output and a bias in every layer has {want}")
-    for size, mean, std, kurtosis in out["stats"]:
-        if size >= 10_000 and abs(kurtosis) > 0.3:
-            return False, (f"a parameter tensor with {size} entries has excess kurtosis {kurtosis:.2f}; Gaussian "
-                           "entries have 0 (a uniform distribution has -1.2): initialize with N(0, 1)")
-        if abs(mean) > 0.2 or abs(std - 1) > 0.15:
+    pooled = f", pooled over {out['networks']} networks built with different seeds" if out["networks"] > 1 else ""
+    for shape, n, mean, m2, largest, ks in out["stats"]:
+        b = init_bounds(n)
+        what = f"the parameter tensor of shape {shape} ({n} entries{pooled})"
+        if not (b["m2_low"] <= m2 <= b["m2_high"]) or abs(mean) > b["mean"]:
             hint = ""
-            if std < 0.5:
+            if largest < 1 and m2 < 0.5:
+                hint = ("\nhint: every entry lies within ±" + fmt(largest, 3) + ": this looks like PyTorch's default "
+                        "initialization of nn.Linear (uniform on ±1/sqrt(fan_in)); the NTK parametrization draws every "
+                        "entry from N(0, 1), e.g. torch.nn.init.normal_(layer.weight), and likewise the bias")
+            elif m2 < b["m2_low"]:
                 hint = ("\nhint: in the NTK parametrization the parameters are N(0, 1) and the factor "
                         "W_std / sqrt(fan_in) multiplies in the forward pass; scaling the initialization instead "
                         "is the standard parametrization, whose NTK is different")
-            return False, (f"a parameter tensor with {size} entries has mean {mean:.3g} and standard deviation "
-                           f"{std:.3g}; every entry should be N(0, 1){hint}")
+            return False, (f"{what} has mean {fmt(mean, 3)} and mean square {fmt(m2, 3)}; N(0, 1) entries give "
+                           f"|mean| <= {fmt(b['mean'], 3)} and a mean square in [{fmt(max(b['m2_low'], 0), 3)}, "
+                           f"{fmt(b['m2_high'], 3)}] except with probability {INIT_P:g}{hint}")
+        if ks > b["ks"]:
+            return False, (f"{what} is not distributed as N(0, 1): its empirical distribution function is "
+                           f"{fmt(ks, 3)} away from the normal one (at most {fmt(b['ks'], 3)} for N(0, 1) entries, "
+                           f"except with probability {INIT_P:g}); a uniform distribution of variance 1 is not "
+                           "Gaussian: initialize with N(0, 1)")
     return True, ""
 
 
@@ -456,12 +567,17 @@ def _visible_NTKMLP(report: Report, NTKMLP: Callable) -> None:
                  lambda: error_verdict(forward) or (bool(np.all(np.isfinite(forward["value"]))),
                                                      "non-finite outputs"))
 
-    for d_in, width, depth in [(4, 512, 2), (6, 32, 0)]:
-        built = run_ntkmlp_build(NTKMLP, d_in, width, depth, 1.3, 0.5, seed=1)
-        stats = run_ntkmlp_parameters(built.value) if built.ok else {
-            "error": f"NTKMLP({d_in}, {width}, {depth}, W_std=1.3, b_std=0.5) raised {built.error}"}
-        report.check(f"NTKMLP({d_in}, {width}, {depth}, W_std=1.3, b_std=0.5): weights and biases of every layer, "
-                     "each entry N(0, 1)", lambda: judge_ntkmlp_parameters(stats, d_in, width, depth))
+    # A small network has few entries: its parameters are pooled over 100 seeds (700 weights, 100 biases), enough
+    # to tell N(0, 1) from PyTorch's default U(±1/sqrt(fan_in)) or a scaled initialization.
+    for d_in, width, depth, networks in [(4, 512, 2, 1), (6, 32, 0, 100)]:
+        built = [run_ntkmlp_build(NTKMLP, d_in, width, depth, 1.3, 0.5, seed=1 + j) for j in range(networks)]
+        bad = next((b for b in built if not b.ok), None)
+        stats = run_ntkmlp_parameters([b.value for b in built]) if bad is None else {
+            "error": f"NTKMLP({d_in}, {width}, {depth}, W_std=1.3, b_std=0.5) raised {bad.error}"}
+        seeds = "" if networks == 1 else f" ({networks} networks, different seeds)"
+        report.check(f"NTKMLP({d_in}, {width}, {depth}, W_std=1.3, b_std=0.5){seeds}: weights and biases of every "
+                     "layer, each entry N(0, 1) (mean, mean square and distribution)",
+                     lambda: judge_ntkmlp_parameters(stats, d_in, width, depth))
 
     # E[f(x)^2] = Σ²(x, x) = W_std² (W_std² |x|²/d + b_std²) / 2 + b_std² for one hidden layer, at any width.
     d, W_std, b_std = 16, 1.3, 0.5
@@ -588,11 +704,32 @@ def _hidden_ntk_predict(report: Report, ntk_predict: Callable, grading) -> None:
 # ==============================================================================================================
 # The parts of the assignment, declared once: names, points, visible and hidden checks
 # ==============================================================================================================
+# ==============================================================================================================
+# Part 5 (a derivation, autograder.derivation): Theta(x, x') of one hidden ReLU layer in closed form, as a SymPy
+# expression in |x|, |x'|, the angle, d, W_std and b_std; the reference is ``ntk_theta`` of solutions/ntk/grading.py.
+# The visible values were computed from relu_ntk(..., depth=1) (tests/test_ntk.py checks them).
+# ==============================================================================================================
+from .derivation import Derivation  # noqa: E402
+
+NTK_THETA = Derivation(
+    "ntk_theta", 2, symbols="r1 r2 theta d sigma_w sigma_b",
+    domain={"r1": (0.2, 3.0), "r2": (0.2, 3.0), "theta": (0.01, 3.13), "d": range(1, 65), "sigma_w": (0.3, 2.5),
+            "sigma_b": (0.0, 1.5)},
+    reference="ntk_theta", slips="ntk_theta_slips",
+    # Per-student values of W_std and b_std (autograder.variants): no value at which a known slip vanishes
+    # (b_std > 0: the inputs' angle and the missing bias show; W_std != 1: the power of W_std shows).
+    variant={"sigma_w": ("9/10", "6/5", "13/10", "sqrt(2)", "3/2", "8/5", "7/4", "2"),
+             "sigma_b": ("1/10", "1/5", "3/10", "2/5", "1/2", "3/4", "1")},
+    examples=(({"r1": "1", "r2": "1", "theta": "pi/2", "d": "2", "sigma_w": "sqrt(2)", "sigma_b": "0"}, "1/pi"),
+              ({"r1": "1", "r2": "2", "theta": "pi/3", "d": "2", "sigma_w": "1", "sigma_b": "1"},
+               "17/8 + 3/(4*pi)")))
+
 TOPIC = Topic("ntk", [
     Part("empirical_ntk", 3, _visible_empirical_ntk, _hidden_empirical_ntk, purity=None),
     Part("relu_ntk", 4, _visible_relu_ntk, _hidden_relu_ntk, purity=None),
     Part("NTKMLP", 3, _visible_NTKMLP, _hidden_NTKMLP, purity=None),
     Part("ntk_predict", 3, _visible_ntk_predict, _hidden_ntk_predict, purity=None),
+    NTK_THETA,
     Written("written_finite_width", 2),
 ])
 POINTS = {p.name: p.points for p in TOPIC.parts if isinstance(p, Part)}
@@ -601,3 +738,4 @@ check_empirical_ntk = TOPIC.checker("empirical_ntk")
 check_relu_ntk = TOPIC.checker("relu_ntk")
 check_NTKMLP = TOPIC.checker("NTKMLP")
 check_ntk_predict = TOPIC.checker("ntk_predict")
+check_ntk_theta = TOPIC.checker("ntk_theta")

@@ -75,7 +75,13 @@ def _readme(course: Course, assignments: list[str], with_book: bool) -> str:
 
 
 def _binder(course: Course) -> dict[str, str]:
-    return {"binder/requirements.txt": (course.root / "requirements.txt").read_text(),
+    """Binder's environment: the pins of the student install only (repo2docker brings JupyterLab itself), so no
+    nbgrader, notebook server or Jupyter Book is installed into a student's session."""
+    from .environment import student_pins
+    pins = (["# the student install: the pins of requirements.txt that pyproject's dependencies need "
+             "(autograder/environment.py)", *student_pins(course.root)]
+            if (course.root / "pyproject.toml").is_file() else [(course.root / "requirements.txt").read_text()])
+    return {"binder/requirements.txt": "\n".join(pins).rstrip("\n") + "\n",
             "binder/postBuild": "#!/bin/bash\n# the course package, without re-resolving the pinned environment\n"
                                 "pip install --no-deps .\n"}
 

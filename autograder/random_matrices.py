@@ -133,7 +133,7 @@ def _visible_mp_density(report: Report, mp_density) -> None:
         report.judge(f"gamma = {gamma}, sigma2 = {sigma2}: 0 (not nan) at x = -1, 0, l_-/2, at both edges l_- = "
                      f"{lm:.4g}, l_+ = {lp:.4g}, and beyond l_+", out,
                      lambda v, xx=x: compare(v, np.zeros_like(xx), what="density outside (l_-, l_+)", rtol=0.0,
-                                             atol=1e-7))
+                                             atol=1e-7), gated=True)  # an expected 0: zeros pass it too
 
     # Mass, mean and second moment, by Gauss-Legendre in theta with x = l_- + (l_+ - l_-)(1 - cos theta) / 2 (the
     # square roots at the edges become smooth): mass min(1, 1/gamma), E x = sigma2, E x^2 = sigma2^2 (1 + gamma)
@@ -369,8 +369,10 @@ def _hidden_spectrum_gap(report: Report, spectrum_gap, grading) -> None:
         b, s = max(o["value"] for o in big), min(o["value"] for o in small)
         return (s > b), (f"the gap should shrink as n, d, N grow proportionally: smallest at (150, 100, 200) "
                          f"{s:.4g}, largest at (600, 400, 800) {b:.4g}")
-    report.check("tanh: every gap at (n, d, N) = (150, 100, 200) exceeds every gap at (600, 400, 800) (seeds 10-14)",
-                 shrinks)
+    # Gated like the upper bounds (it counts once a check that is not gated passes): a comparison, which anything
+    # that grows with one of the arguments (the seed, say) passes too.
+    report.gated.append(report.check("tanh: every gap at (n, d, N) = (150, 100, 200) exceeds every gap at "
+                                     "(600, 400, 800) (seeds 10-14)", shrinks))
     fn, _ = grading.ACTIVATIONS["z^2 for z > 0, -z/2 for z <= 0"]
     for seed in (5, 6):
         out = report.call(spectrum_gap, fn, 300, 300, 450, seed, convert=_scalar,

@@ -12,16 +12,25 @@
    :func:`write_repository`: the public repository configured in ``book/_config.yml`` goes into each
    notebook's first cell.
 3. ``nbgrader generate_assignment`` writes the release (solutions and hidden tests stripped, ``grading.py``
-   ignored by ``nbgrader_config.py``).
-4. :func:`normalize_notebook`: outputs and execution counts cleared, so a release is byte-for-byte reproducible.
+   ignored by ``nbgrader_config.py``) into a scratch folder of the course's work folder (nbgrader's ``--force``
+   deletes the whole release folder, with whatever else is in it).
+4. :func:`normalize_notebook`: outputs and execution counts cleared, so a release is byte-for-byte reproducible;
+   :func:`stamp_release`: the notebook records the fingerprint of its cells (``metadata.tfdl.release``).
 5. :func:`verify_release`: no solution marker, hidden test or instructor file was released, every grade cell
-   is there.
+   is there (checked on the scratch copy, so an unsafe release never reaches the release folder).
+6. :func:`install_release`: the files are copied into the release folder (``exercises/<a>/``), except a
+   notebook someone worked on: one whose cells differ from the fingerprint it carries (for a release written
+   before the fingerprint: one that has outputs). That notebook is kept, named, and the release says how to
+   proceed (move it, or ``--force``); nothing else in the folder is deleted.
 """
 from __future__ import annotations
 
 import ast
+import hashlib
 import importlib
+import json
 import re
+import shutil
 from pathlib import Path
 
 import nbformat
@@ -30,7 +39,8 @@ from nbgrader.utils import is_grade
 from .course import Course, ToolError, as_course
 
 __all__ = ["release", "validate_source", "write_points", "normalize_notebook", "verify_release", "grade_ids",
-           "declared_topic", "SOLUTION_MARKERS", "INSTRUCTOR_ONLY"]
+           "declared_topic", "stamp_release", "cells_fingerprint", "worked_on", "install_release", "KeptWork",
+           "SOLUTION_MARKERS", "INSTRUCTOR_ONLY"]
 
 SOLUTION_MARKERS = ("### BEGIN SOLUTION", "### END SOLUTION", "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS",
                     "=== BEGIN MARK SCHEME ===")
@@ -77,6 +87,16 @@ def _instructor_module_problem(course: Course, assignment: str) -> str | None:
     return None
 
 
+def _instructor_module(course: Course, assignment: str):
+    """``grading.py`` of the assignment, loaded for a check of the source (not registered in ``sys.modules``)."""
+    import importlib.util
+    path = course.source(assignment) / "grading.py"
+    spec = importlib.util.spec_from_file_location(f"_tfdl_validate_{assignment}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def validate_source(course: Course | Path, assignment: str) -> list[str]:
     """What is wrong with the assignment's source (an empty list when it can be released and graded)."""
     course = as_course(course)
@@ -97,6 +117,11 @@ def validate_source(course: Course | Path, assignment: str) -> list[str]:
     topic = declared_topic(assignment)
     if topic is None:
         return problems
+    if not problem:  # parts that check their own instructor side (a derivation's reference in grading.py)
+        for part in topic.parts:
+            if callable(getattr(part, "problems", None)):
+                problems += [f"autograder/{assignment}.py: {p}" for p in part.problems(_instructor_module(course,
+                                                                                                   assignment))]
     declared = topic.points
     for g in declared:
         if g not in ids:
@@ -189,45 +214,149 @@ def normalize_notebook(path: Path) -> None:
     nbformat.write(nb, path)
 
 
-def verify_release(course: Course | Path, assignment: str) -> list[str]:
-    """Problems of the release compared with its source (an empty list when it is fine)."""
+def _shown(course: Course, path: Path) -> str:
+    return str(path.relative_to(course.root)) if path.is_relative_to(course.root) else str(path)
+
+
+def verify_release(course: Course | Path, assignment: str, release_dir: Path | None = None) -> list[str]:
+    """Problems of the release (in ``release_dir``, by default the course's release folder) compared with its
+    source (an empty list when it is fine)."""
     course = as_course(course)
-    source, release_dir = course.source(assignment), course.release(assignment)
+    source, release_dir = course.source(assignment), Path(release_dir or course.release(assignment))
     problems = []
     for path in sorted(release_dir.rglob("*")):
         if path.name in INSTRUCTOR_ONLY:
-            problems.append(f"{path.relative_to(course.root)}: instructor-only file released")
+            problems.append(f"{_shown(course, path)}: instructor-only file released")
         elif path.suffix in (".ipynb", ".py", ".md", ".txt") and path.is_file():
             text = path.read_text(errors="replace")
-            problems += [f"{path.relative_to(course.root)}: contains {m!r}" for m in SOLUTION_MARKERS if m in text]
+            problems += [f"{_shown(course, path)}: contains {m!r}" for m in SOLUTION_MARKERS if m in text]
     for src in sorted(source.glob("*.ipynb")):
         rel = release_dir / src.name
         if not rel.is_file():
-            problems.append(f"{rel.relative_to(course.root)}: missing")
+            problems.append(f"{_shown(course, rel)}: missing")
             continue
         missing = set(grade_ids(nbformat.read(src, as_version=4))) - set(grade_ids(nbformat.read(rel, as_version=4)))
-        problems += [f"{rel.relative_to(course.root)}: grade cell {g!r} missing" for g in sorted(missing)]
+        problems += [f"{_shown(course, rel)}: grade cell {g!r} missing" for g in sorted(missing)]
     return problems
 
 
-def release(course: Course | Path, assignment: str) -> list[Path]:
-    """Validate the source, write its declared points, generate the release, normalize and verify it; return the
-    files written."""
+def cells_fingerprint(nb) -> str:
+    """sha256 of what a student writes in a notebook: the type and source of every cell, in order (outputs,
+    execution counts and metadata, which Jupyter rewrites when it merely opens and saves a file, do not count)."""
+    return hashlib.sha256(json.dumps([[c.cell_type, c.source] for c in nb.cells]).encode()).hexdigest()
+
+
+def stamp_release(path: Path) -> None:
+    """Record in the released notebook the fingerprint of its cells (``metadata.tfdl.release``): the next
+    release tells from it whether someone worked on the file since."""
+    nb = nbformat.read(path, as_version=4)
+    nb.metadata.setdefault("tfdl", {})["release"] = cells_fingerprint(nb)
+    nbformat.write(nb, path)
+
+
+def worked_on(path: Path) -> bool:
+    """Whether the notebook at ``path`` holds work that a release would destroy: its cells differ from the
+    fingerprint the release recorded in it; without that record (a release written before it, or a file not
+    written by a release), whether any cell has been run; an unreadable file counts as work."""
+    try:
+        nb = nbformat.read(path, as_version=4)
+    except Exception:  # noqa: BLE001 - a damaged notebook may still be someone's only copy
+        return True
+    recorded = (nb.metadata.get("tfdl") or {}).get("release")
+    if recorded:
+        return recorded != cells_fingerprint(nb)
+    return any(c.get("outputs") or c.get("execution_count") for c in nb.cells if c.cell_type == "code")
+
+
+class KeptWork(ToolError):
+    """The release was written except for notebooks someone worked on, which were kept (``kept``)."""
+
+    def __init__(self, message: str, written: list[Path], kept: list[Path]):
+        super().__init__(message)
+        self.written, self.kept = written, kept
+
+
+def install_release(course: Course, assignment: str, new: Path, *, force: bool = False) -> tuple[list[Path],
+                                                                                                list[Path]]:
+    """Copy the release in ``new`` into the course's release folder; return (files written, notebooks kept
+    because someone worked on them; with ``force`` none is kept). Nothing else in the folder is touched."""
+    out = course.release(assignment)
+    written, kept = [], []
+    for path in sorted(p for p in new.rglob("*") if p.is_file()):
+        dest = out / path.relative_to(new)
+        if dest.is_file() and dest.read_bytes() == path.read_bytes():
+            written.append(dest)
+            continue
+        if dest.is_file() and dest.suffix == ".ipynb" and not force and worked_on(dest):
+            same = cells_fingerprint(nbformat.read(dest, as_version=4)) == cells_fingerprint(
+                nbformat.read(path, as_version=4))
+            if not same:
+                kept.append(dest)
+                continue
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, dest)
+        written.append(dest)
+    return written, kept
+
+
+def runnable_derivation_stubs(path: Path, assignment: str) -> bool:
+    """A derivation part's released cell (``<name> = None`` and nbgrader's stub) runs: nbgrader's stub raises
+    ``NotImplementedError`` at the cell's execution, which for a function only defines a function that raises,
+    but for an expression would stop a "Run all" at that cell. Without it ``<name>`` stays None, which its check
+    reports as not answered yet."""
+    from .derivation import Derivation
+    topic = declared_topic(assignment)
+    names = {p.name for p in (topic.parts if topic else []) if isinstance(p, Derivation)}
+    if not names:
+        return False
+    nb = nbformat.read(path, as_version=4)
+    changed = False
+    for cell in nb.cells:
+        flags = cell.metadata.get("nbgrader") or {}
+        if cell.cell_type == "code" and flags.get("solution") and flags.get("grade_id") in names:
+            lines = cell.source.splitlines()
+            kept = [ln for ln in lines if not ln.strip().startswith("raise NotImplementedError")]
+            if kept != lines:
+                cell.source, changed = "\n".join(kept), True
+    if changed:
+        nbformat.write(nb, path)
+    return changed
+
+
+def release(course: Course | Path, assignment: str, *, force: bool = False) -> list[Path]:
+    """Validate the source, write its declared points, generate the release into a scratch folder, normalize,
+    stamp and verify it, and install it in the release folder; return the files written.
+
+    A notebook of the release folder that someone worked on (:func:`worked_on`) is kept unless ``force``: the
+    rest is installed and :class:`KeptWork` (a ToolError) names the notebook and says how to proceed."""
     course = as_course(course)
     problems = validate_source(course, assignment)
     if problems:
         raise ToolError(f"the source of {assignment} cannot be released; fix:\n  " + "\n  ".join(problems))
     write_points(course, assignment)
     write_repository(course, assignment)
-    run = course.nbgrader("generate_assignment", assignment, "--force")
+    scratch = course.work / "new_release"
+    new = scratch / assignment
+    if new.exists():
+        shutil.rmtree(new)
+    run = course.nbgrader("generate_assignment", assignment, "--force",
+                          f"--CourseDirectory.release_directory={scratch}")
     if run.returncode != 0:
         raise ToolError(f"nbgrader generate_assignment {assignment} failed: {run.error_line()}\n{run.output}")
-    out = course.release(assignment)
-    written = sorted(p for p in out.rglob("*") if p.is_file())
-    for path in written:
-        if path.suffix == ".ipynb":
-            normalize_notebook(path)
-    problems = verify_release(course, assignment)
+    for path in sorted(new.rglob("*.ipynb")):
+        normalize_notebook(path)
+        runnable_derivation_stubs(path, assignment)
+        stamp_release(path)
+    problems = verify_release(course, assignment, new)
     if problems:
-        raise ToolError(f"the release of {assignment} is unsafe:\n  " + "\n  ".join(problems))
+        raise ToolError(f"the release of {assignment} is unsafe (nothing was written to "
+                        f"{_shown(course, course.release(assignment))}):\n  " + "\n  ".join(problems))
+    written, kept = install_release(course, assignment, new, force=force)
+    if kept:
+        lines = [f"{_shown(course, k)} was NOT replaced: someone worked on it since the last release (its cells "
+                 f"differ from what tfdl release wrote there). Move it out of the way to keep the work (e.g. "
+                 f"mkdir -p work && mv {_shown(course, k)} work/) and release again, or release with --force to "
+                 f"replace it (the work in it is lost); the new release is {_shown(course, new / k.relative_to(course.release(assignment)))}"
+                 for k in kept]
+        raise KeptWork("\n".join(lines), written, kept)
     return written

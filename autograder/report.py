@@ -8,17 +8,30 @@ from __future__ import annotations
 
 import collections
 import csv
+import re
 from pathlib import Path
 
 from .course import Course, as_course
-from .gradebook import read_ledger
+from .gradebook import read_ledger, with_manual_grades
 from .results import SubmissionResult
 
 __all__ = ["write_report", "summary", "from_ledger"]
 
 
+_NUMBER = re.compile(r"(?<![\w.])[-+]?(?:\d+\.?\d*|\.\d+)(?:e[-+]?\d+)?(?![\w.])")
+_ANY = "\x00"
+
+
+def _hint_key(hint: str) -> str:
+    """A hint with its numbers masked: the same mistake at different factors or sizes is one common hint."""
+    return _NUMBER.sub(_ANY, hint)
+
+
 def from_ledger(course: Course | Path, assignment: str) -> list[SubmissionResult]:
-    return [SubmissionResult.from_dict(e["result"]) for _, e in sorted(read_ledger(course, assignment).items())]
+    """The last result of every student in the ledger, with the grades entered by hand in formgrader in place of
+    the autograder's."""
+    results = [SubmissionResult.from_dict(e["result"]) for _, e in sorted(read_ledger(course, assignment).items())]
+    return with_manual_grades(course, assignment, results)
 
 
 def summary(results: list[SubmissionResult], assignment: str, top: int = 3) -> str:
@@ -47,11 +60,18 @@ def summary(results: list[SubmissionResult], assignment: str, top: int = 3) -> s
         lines.append(f"  {gid} ({parts[0].points:g} points): {len(failed)} of {len(parts)} below full marks "
                      f"({100 * len(failed) / len(parts):.0f}%), mean {sum(p.score or 0 for p in parts) / len(parts):.2f}")
         checks = collections.Counter(c for p in failed for c in {c.name for c in p.failed_checks})
-        hints = collections.Counter(h for p in failed for h in set(p.hints))
+        # a hint counts once per student, whatever its numbers (the factor of a ratio hint differs by student)
+        examples = collections.defaultdict(set)
+        for p in failed:
+            for h in p.hints:
+                examples[_hint_key(h)].add(h)
+        hints = collections.Counter(key for p in failed for key in {_hint_key(h) for h in p.hints})
         for c, k in checks.most_common(top):
             lines.append(f"      failed by {k}: {c}")
-        for h, k in hints.most_common(top):
-            lines.append(f"      {k} x {h}")
+        for key, k in hints.most_common(top):
+            text = next(iter(examples[key])) if len(examples[key]) == 1 else key.replace(_ANY, "…")
+            lines.append(f"      {k} student{'s' if k != 1 else ''}: {text}")
+    lines += _variants(results, assignment)
     flagged = [r for r in results if r.flags]
     lines += ["", f"Flagged submissions ({len(flagged)}):"]
     lines += [f"  {r.student}: " + "; ".join(r.flags) for r in flagged] or ["  none"]
@@ -59,6 +79,25 @@ def summary(results: list[SubmissionResult], assignment: str, top: int = 3) -> s
     lines += ["", f"Notes (errors, crashes, limits) ({len(crashed)}):"]
     lines += [f"  {r.student}: " + "; ".join(x.splitlines()[0] for x in r.notes)[:300] for r in crashed] or ["  none"]
     return "\n".join(lines)
+
+
+def _variants(results: list[SubmissionResult], assignment: str) -> list[str]:
+    """Each student's values of the assignment's per-student variants (autograder.variants), as graded."""
+    from .release import declared_topic
+    from .variants import draw
+    try:
+        topic = declared_topic(assignment)
+    except Exception:  # noqa: BLE001 - a report never fails on the topic
+        topic = None
+    parts = [p for p in getattr(topic, "parts", []) if getattr(p, "variant", None)]
+    if not parts:
+        return []
+    lines = ["", "Variants (each student's values, drawn from the nbgrader student id):"]
+    for r in results:
+        values = "; ".join(f"{p.name}: " + ", ".join(f"{k} = {v}" for k, v in
+                                                     draw(p.name, r.student, p.variant).items()) for p in parts)
+        lines.append(f"  {r.student}: {values}")
+    return lines
 
 
 def write_report(course: Course | Path, assignment: str,

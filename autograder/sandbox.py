@@ -13,8 +13,14 @@ Isolation (``bubblewrap`` where installed, ``apt-get install bubblewrap``): new 
 namespaces (no network), a read-only view of ``/usr``, the Python installation, the virtual environment and the
 ``autograder`` package only (not ``solutions/``, not ``course_work/``, not other students' files), a private tmpfs
 as ``/tmp`` and home (the working directory), ``--die-with-parent``; and, for the whole process tree, limits on
-address space (RLIMIT_AS), CPU time (RLIMIT_CPU), file size (RLIMIT_FSIZE) and, per request, a wall-clock limit
-after which the whole process group is killed.  Without bubblewrap (:func:`bwrap_available` false) the fallback is a
+address space (RLIMIT_AS), CPU time (RLIMIT_CPU), file size (RLIMIT_FSIZE), the number of processes and threads
+(RLIMIT_NPROC, against fork bombs: as root each sandbox runs as a user id of its own, :func:`sandbox_uid`, so the
+count is the sandbox's alone) and, per request, a wall-clock limit after which the whole process group is killed.
+What crosses back is bounded before it is decoded (:attr:`Limits.answer_mb`, :data:`MAX_ITEMS`): the sandbox
+refuses a larger answer while encoding it ("an answer of N MB is over the limit of M MB", only that call fails),
+and the grader checks the size and the structure of every answer before it parses it.  Each answer also reports
+the sandbox's address space and CPU time, so that the grader can give the next part a fresh sandbox when memory
+ran out or is held (:meth:`Sandbox.exhausted`).  Without bubblewrap (:func:`bwrap_available` false) the fallback is a
 plain subprocess with the same resource limits, a cleared environment and a temporary working directory: it does
 NOT hide the course's files and does not cut the network -- use it only for self-checks, never for a class.
 
@@ -46,7 +52,9 @@ from typing import Any
 __all__ = ["Limits", "Sandbox", "SandboxError", "RemoteObject", "RemoteError", "bwrap_available", "encode",
            "decode"]
 
-MAX_MESSAGE = 64 * 2 ** 20  # bytes of one answer from the sandbox
+MAX_MESSAGE = 64 * 2 ** 20  # bytes of one answer from the sandbox (the default of Limits.answer_mb)
+MAX_ITEMS = 100_000  # numbers, strings, lists and dicts in one answer (an array is one item, its bytes count)
+MAX_DEPTH = 40  # nesting of one answer (encode refuses student values nested deeper than 20)
 MAX_OUTPUT = 20_000  # characters of printed output kept per request
 START_SECONDS = 120  # for a sandbox process to start and import numpy, torch and matplotlib
 PACKAGE = Path(__file__).resolve().parent
@@ -59,6 +67,13 @@ class Limits:
     wall_seconds: float = 120  # per request (one cell or one call)
     file_mb: int = 64  # RLIMIT_FSIZE
     tmpfs_mb: int = 256
+    # Processes and threads of the student's process tree (RLIMIT_NPROC; a fork bomb stops there).  The sandbox
+    # itself runs one thread once torch, numpy and matplotlib are imported (their pools at one thread each).
+    processes: int = 64
+    # One answer from the sandbox (a returned value, an attribute, the after-call state of the arguments), as
+    # encoded: the largest thing a check reads back is the parameters of a width-2048 network (17 MB, 23 MB
+    # encoded).  Enforced in the sandbox before encoding finishes and in the grader before decoding.
+    answer_mb: int = 64
 
 
 class SandboxError(RuntimeError):
@@ -91,11 +106,42 @@ def remote_exception(name: str, message: str) -> Exception:
 _NUMERIC_KINDS = "biufc"
 
 
+class AnswerTooLarge(TypeError):
+    """A value too large to cross from the sandbox (over :attr:`Limits.answer_mb` or :data:`MAX_ITEMS`)."""
+
+
+def too_large(size: int, limit: int, unit: str = "MB") -> str:
+    if unit == "MB":
+        return f"an answer of {size / 2 ** 20:.0f} MB is over the limit of {limit / 2 ** 20:.0f} MB"
+    return f"an answer of {size} {unit} is over the limit of {limit} {unit}"
+
+
+class _Budget:
+    """What one answer may still hold while the sandbox encodes it: so that a huge or huge-to-decode value is
+    refused before it is built, not after."""
+
+    def __init__(self, max_bytes: int, max_items: int = MAX_ITEMS):
+        self.bytes, self.items, self.max_bytes, self.max_items = 0, 0, max_bytes, max_items
+
+    def take(self, nbytes: int = 0, items: int = 1) -> None:
+        self.bytes += nbytes
+        self.items += items
+        if self.bytes > self.max_bytes:
+            raise AnswerTooLarge(too_large(self.bytes, self.max_bytes))
+        if self.items > self.max_items:
+            raise AnswerTooLarge(too_large(self.items, self.max_items, "items"))
+
+
+_BUDGET: list = [None]  # the budget of the answer being encoded (the sandbox encodes one answer at a time)
+
+
 def _encode_array(arr) -> dict:
     import numpy as np
     arr = np.asarray(arr)  # not ascontiguousarray, which turns a 0-d array into shape (1,); tobytes is C order
     if arr.dtype.kind not in _NUMERIC_KINDS:
         raise TypeError(f"array of dtype {arr.dtype}")
+    if _BUDGET[0] is not None:
+        _BUDGET[0].take(nbytes=4 * (arr.nbytes + 2) // 3 + 64)  # base64 and the envelope, before encoding
     return {"dtype": arr.dtype.str, "shape": list(arr.shape), "b64": base64.b64encode(arr.tobytes()).decode()}
 
 
@@ -106,13 +152,18 @@ def _decode_array(d: dict):
         raise SandboxError(f"refused array dtype {d['dtype']!r}")
     shape = tuple(int(s) for s in d["shape"])
     raw = base64.b64decode(d["b64"])
-    return np.frombuffer(raw, dtype=dtype).reshape(shape).copy()
+    try:
+        return np.frombuffer(raw, dtype=dtype).reshape(shape).copy()
+    except ValueError:
+        raise SandboxError(f"an array of shape {shape} does not match its {len(raw)} bytes") from None
 
 
 def encode(value: Any, handles: dict | None = None, depth: int = 0) -> Any:
     """Plain JSON-able data for ``value``; objects that are not plain data become handles in ``handles``."""
     if depth > 20:
         raise TypeError("nested too deeply")
+    if _BUDGET[0] is not None:
+        _BUDGET[0].take(nbytes=len(value) if type(value) is str else 8)
     if value is None or type(value) in (bool, int, float, str):
         return value
     mod = type(value).__module__
@@ -135,6 +186,10 @@ def encode(value: Any, handles: dict | None = None, depth: int = 0) -> Any:
         spec = _module_spec(value)
         if spec is not None:
             return {"__mod": spec}
+    if mod.startswith("sympy"):
+        text = _sympy_text(value)
+        if text is not None:  # a SymPy expression (a derivation's answer) crosses as its text, never as an object
+            return {"__sym": text}
     if type(value) is list:
         return {"__l": [encode(v, handles, depth + 1) for v in value]}
     if type(value) is tuple:
@@ -157,15 +212,32 @@ def encode(value: Any, handles: dict | None = None, depth: int = 0) -> Any:
     return {"__h": key, "type": type(value).__name__, "callable": callable(value)}
 
 
-def decode(data: Any, sandbox: "Sandbox | None" = None) -> Any:
+MAX_EXPRESSION = 5000  # characters of a SymPy expression's text (autograder.derivation refuses longer answers)
+
+
+def _sympy_text(value) -> str | None:
+    """``sympy.sstr`` of a SymPy object (at most ``MAX_EXPRESSION + 1`` characters), None for anything else."""
+    sympy = sys.modules.get("sympy")
+    if sympy is None or not isinstance(value, sympy.Basic):
+        return None
+    return str(sympy.sstr(value))[: MAX_EXPRESSION + 1]
+
+
+def decode(data: Any, sandbox: "Sandbox | None" = None, _depth: int = 0) -> Any:
     """The inverse of :func:`encode` in the grading process: numpy arrays, torch tensors, lists, tuples, dicts,
-    numbers, strings and :class:`RemoteObject` handles."""
+    numbers, strings and :class:`RemoteObject` handles.  (What it may cost was bounded before the answer was
+    parsed, :meth:`Sandbox.request`; nesting is bounded here.)"""
     if data is None or type(data) in (bool, int, float, str):
         return data
+    if _depth > MAX_DEPTH:
+        raise SandboxError("an answer nested too deeply")
+    sub = _depth + 1
     if type(data) is list:  # never produced by encode, but harmless
-        return [decode(v, sandbox) for v in data]
+        return [decode(v, sandbox, sub) for v in data]
     if type(data) is not dict:
         raise SandboxError(f"unexpected {type(data).__name__} in an answer")
+    if "__sym" in data:  # a SymPy expression as text: autograder.derivation parses it with a whitelist
+        return str(data["__sym"])[: MAX_EXPRESSION + 1]
     if "__nd" in data:
         return _decode_array(data["__nd"])
     if "__ns" in data:
@@ -185,21 +257,21 @@ def decode(data: Any, sandbox: "Sandbox | None" = None) -> Any:
     if "__mod" in data:
         return _build_module(data["__mod"])
     if "__l" in data:
-        return [decode(v, sandbox) for v in data["__l"]]
+        return [decode(v, sandbox, sub) for v in data["__l"]]
     if "__tu" in data:
-        return tuple(decode(v, sandbox) for v in data["__tu"])
+        return tuple(decode(v, sandbox, sub) for v in data["__tu"])
     if "__d" in data:
         out = {}
         for k, v in data["__d"]:
-            key = decode(k, sandbox)
+            key = decode(k, sandbox, sub)
             try:
                 hash(key)
             except TypeError:
                 key = repr(key)
-            out[key] = decode(v, sandbox)
+            out[key] = decode(v, sandbox, sub)
         return out
     if "__it" in data:
-        return iter([decode(v, sandbox) for v in data["__it"]])
+        return iter([decode(v, sandbox, sub) for v in data["__it"]])
     if "__h" in data:
         if sandbox is None:
             raise SandboxError("a handle without a sandbox")
@@ -300,21 +372,90 @@ def _pickle(obj) -> bytes:
     return cloudpickle.dumps(obj)
 
 
+def _environment(workdir: str, isolate: bool) -> dict:
+    """The environment of a sandbox process: nothing of the grader's, one thread per numerical library."""
+    env = {"PATH": "/usr/bin:/bin", "HOME": workdir, "LANG": "C.UTF-8",
+           "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
+           "MPLBACKEND": "Agg", "PYTHONHASHSEED": "0", "PYDEVD_DISABLE_FILE_VALIDATION": "1",
+           "MPLCONFIGDIR": workdir + "/.mpl"}
+    if not isolate:  # the editable install needs nothing else; a venv that is not activated is fine
+        env["TMPDIR"] = workdir
+    return env
+
+
+def _apply_limits(lim: "Limits | dict") -> None:
+    """The resource limits of one student's process (set in the process itself: after ``fork``, or before the
+    ``exec`` of a cold start)."""
+    lim = Limits(**lim) if isinstance(lim, dict) else lim
+    resource.setrlimit(resource.RLIMIT_AS, (lim.memory_mb * 2 ** 20,) * 2)
+    resource.setrlimit(resource.RLIMIT_CPU, (lim.cpu_seconds, lim.cpu_seconds + 5))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (lim.file_mb * 2 ** 20,) * 2)
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    nproc = _process_limit(lim.processes)
+    if nproc is not None:
+        resource.setrlimit(resource.RLIMIT_NPROC, (nproc, nproc))
+
+
+def _tasks_of(uid: int) -> int:
+    """Processes and threads of ``uid`` on the machine (what RLIMIT_NPROC counts), from /proc."""
+    n = 0
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            fields = dict(line.split(":", 1) for line in status.read_text().splitlines() if ":" in line)
+            if int(fields["Uid"].split()[0]) == uid:
+                n += int(fields["Threads"])
+        except (OSError, KeyError, ValueError):
+            continue
+    return n
+
+
+def _process_limit(processes: int) -> int | None:
+    """RLIMIT_NPROC for a student's process tree of at most ``processes`` processes and threads.
+
+    The kernel counts RLIMIT_NPROC per user, and not at all for root.  As root, each sandbox becomes a user of
+    its own (:func:`sandbox_uid`, dropped to in the sandbox), so the limit is exactly ``processes`` and one
+    student's fork bomb cannot take another's share.  As an ordinary user, the limit is what that user already
+    runs plus ``processes``: a fork bomb still stops, but shares that margin with the user's other sandboxes."""
+    if os.geteuid() == 0:
+        return processes
+    return _tasks_of(os.getuid()) + processes
+
+
+_UIDS = iter(range(1 << 30))
+
+
+def sandbox_uid() -> int:
+    """A user id of its own for one sandbox started as root: no account of the machine has it, and no other
+    sandbox running at the same time (it is made of this grader's pid and a counter)."""
+    return 100_000_000 + (os.getpid() % 4_194_304) * 64 + next(_UIDS) % 64
+
+
+def become(uid: int) -> None:
+    """Drop from root (with CAP_SETUID) to ``uid`` for good: its capabilities go with it."""
+    os.setgroups([])
+    os.setgid(uid)
+    os.setuid(uid)
+
+
 class Sandbox:
     """One sandbox process holding one student's namespace.  Use as a context manager."""
 
-    def __init__(self, limits: Limits | None = None, isolate: bool | None = None):
+    def __init__(self, limits: Limits | None = None, isolate: bool | None = None,
+                 server: "ForkServer | None" = None):
         self.limits = limits or Limits()
         self.isolate = bwrap_available() if isolate is None else isolate
-        self.proc: subprocess.Popen | None = None
+        self.server = server  # with a server, the process is a fresh fork of its warm one (see fresh_sandbox)
+        self._ready = False
+        self.proc: subprocess.Popen | _Child | None = None
         self._tmp: str | None = None
         self.deaths: list[str] = []
         self._registered: set[str] = set()
 
     # -- process --------------------------------------------------------------------------------------------------
-    def command(self, workdir: str) -> list[str]:
+    def command(self, workdir: str, entry: str = "_serve") -> list[str]:
         python = str(Path(sys.executable).absolute())  # the venv's python (a symlink into base_prefix)
-        worker = [python, "-I", "-X", "faulthandler", "-c", "from autograder.sandbox import _serve; _serve()"]
+        worker = [python, "-I", "-X", "faulthandler", "-c", f"from autograder.sandbox import {entry}; {entry}()"]
+        server = entry
         if not self.isolate:
             return worker
         ro = {Path("/usr"), Path(sys.base_prefix).resolve(), Path(sys.prefix), PACKAGE}
@@ -322,32 +463,74 @@ class Sandbox:
             p = Path(entry)
             if entry and p.is_dir() and "site-packages" in p.parts:
                 ro.add(p)
-        cmd = ["bwrap", "--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL"]
+        tmpfs = ["--size", str(self.limits.tmpfs_mb * 2 ** 20), "--tmpfs", "/tmp", "--dir", "/tmp/work"]
+        if os.geteuid() == 0:
+            # As root, a user namespace would map the student to root itself, whom RLIMIT_NPROC does not limit.
+            # So bubblewrap runs privileged, without one, keeping only the capability to change user; the sandbox
+            # becomes its own unprivileged user at once (_serve, sandbox_uid) and loses it.  The folders it
+            # creates must then be readable by that user (bwrap makes the missing parents of a bind 0700).
+            cmd = ["bwrap", "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
+                   "--die-with-parent", "--new-session", "--cap-drop", "ALL", "--cap-add", "CAP_SETUID",
+                   "--cap-add", "CAP_SETGID"]
+            if server == "_zygote":  # a fork server cleans up after each student's (other) user; its children,
+                # becoming that user, lose these capabilities as they lose CAP_SETUID
+                cmd += ["--cap-add", "CAP_KILL", "--cap-add", "CAP_DAC_OVERRIDE", "--cap-add", "CAP_FOWNER"]
+            tmpfs = ["--perms", "1777", "--size", str(self.limits.tmpfs_mb * 2 ** 20), "--tmpfs", "/tmp",
+                     "--perms", "1777", "--dir", "/tmp/work"]
+        else:
+            cmd = ["bwrap", "--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL"]
         # The private /tmp first: bwrap mounts in order, so the read-only binds below stay visible even when the
         # course (its venv, this package) lives under /tmp, as a CI clone may.
-        cmd += ["--size", str(self.limits.tmpfs_mb * 2 ** 20), "--tmpfs", "/tmp", "--dir", "/tmp/work"]
+        cmd += tmpfs
+        made, bound = {Path("/"), Path("/tmp"), Path("/tmp/work")}, set()
+
+        def bind(p: Path) -> None:
+            for parent in reversed(p.parents):
+                if os.geteuid() == 0 and parent not in made and not any(b in parent.parents for b in bound):
+                    cmd.extend(["--perms", "0755", "--dir", str(parent)])
+                made.add(parent)
+            cmd.extend(["--ro-bind", str(p), str(p)])
+            made.add(p)
+            bound.add(p)
+
         for p in sorted(ro, key=lambda p: len(p.parts)):
-            cmd += ["--ro-bind", str(p), str(p)]
+            bind(p)
         for name in ("lib", "lib64", "bin", "sbin"):
             if Path("/" + name).is_symlink():
                 cmd += ["--symlink", os.readlink("/" + name), "/" + name]
             elif Path("/" + name).is_dir():
-                cmd += ["--ro-bind", "/" + name, "/" + name]
+                bind(Path("/" + name))
         for f in ("/etc/ld.so.cache", "/etc/localtime", "/etc/nsswitch.conf", "/etc/passwd", "/etc/group"):
             if Path(f).exists():
-                cmd += ["--ro-bind", f, f]
+                bind(Path(f))
         cmd += ["--proc", "/proc", "--dev", "/dev", "--remount-ro", "/", "--chdir", "/tmp/work"]
         return cmd + worker
 
+    def child_env(self) -> dict:
+        """The environment that differs from one sandbox process to the next (both for a cold start and for a
+        fork server's child, which sets it before it serves)."""
+        env = {"TFDL_ANSWER_BYTES": str(self.limits.answer_mb * 2 ** 20)}
+        if self.isolate and os.geteuid() == 0:
+            env["TFDL_SANDBOX_UID"] = str(sandbox_uid())
+        return env
+
     def start(self) -> "Sandbox":
+        """Start the process and wait until it is ready (``spawn()`` then ``wait_ready()``)."""
+        return self.spawn().wait_ready()
+
+    def spawn(self) -> "Sandbox":
+        """Start the process without waiting for it: it imports the course's libraries meanwhile (a warm
+        sandbox, :class:`WarmSandboxes`). ``wait_ready()`` before the first request."""
+        self._ready = False
+        self._registered = set()
+        if self.server is not None:  # a fresh child of a warm fork server (ForkServer)
+            self.proc = self.server.fork(self.limits, self.child_env())
+            self._w, self._r = self.proc.w, self.proc.r
+            return self
         self._tmp = tempfile.mkdtemp(prefix="tfdl-sandbox-")
         workdir = self._tmp if not self.isolate else "/tmp/work"
-        env = {"PATH": "/usr/bin:/bin", "HOME": workdir if not self.isolate else "/tmp/work", "LANG": "C.UTF-8",
-               "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
-               "MPLBACKEND": "Agg", "PYTHONHASHSEED": "0", "PYDEVD_DISABLE_FILE_VALIDATION": "1",
-               "MPLCONFIGDIR": (workdir if not self.isolate else "/tmp/work") + "/.mpl"}
-        if not self.isolate:  # the editable install needs nothing else; a venv that is not activated is fine
-            env["TMPDIR"] = self._tmp
+        env = _environment(workdir, self.isolate)
+        env.update(self.child_env())
         to_child_r, to_child_w = os.pipe()
         from_child_r, from_child_w = os.pipe()
         lim = self.limits
@@ -355,10 +538,7 @@ class Sandbox:
         env["TFDL_SANDBOX_FDS"] = f"{to_child_r},{from_child_w}"
 
         def limit():
-            resource.setrlimit(resource.RLIMIT_AS, (lim.memory_mb * 2 ** 20,) * 2)
-            resource.setrlimit(resource.RLIMIT_CPU, (lim.cpu_seconds, lim.cpu_seconds + 5))
-            resource.setrlimit(resource.RLIMIT_FSIZE, (lim.file_mb * 2 ** 20,) * 2)
-            resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+            _apply_limits(lim)
 
         self.proc = subprocess.Popen(self.command(workdir), cwd=self._tmp, env=env, stdin=subprocess.DEVNULL,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=limit,
@@ -368,19 +548,28 @@ class Sandbox:
         os.close(from_child_w)
         self._w, self._r = to_child_w, from_child_r
         self._registered = set()
-        # The process is ready when it has imported the course's libraries; that start-up has its own, generous
-        # limit and is not charged to any request of the student's.
-        deadline = time.monotonic() + START_SECONDS
-        (size,) = struct.unpack("<Q", self._read_exact(8, deadline))
-        self._read_exact(size, deadline)
+        return self
+
+    def wait_ready(self) -> "Sandbox":
+        """Wait for the spawned process's ready message. The process is ready when it has imported the course's
+        libraries; that start-up has its own, generous limit and is not charged to any request of the
+        student's. Raises :class:`SandboxError` if it died meanwhile."""
+        if not getattr(self, "_ready", False):
+            deadline = time.monotonic() + START_SECONDS
+            (size,) = struct.unpack("<Q", self._read_exact(8, deadline))
+            self._read_exact(size, deadline)
+            self._ready = True
         return self
 
     def close(self) -> None:
         if self.proc is not None:
-            try:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
+            if isinstance(self.proc, _Child):
+                self.proc.kill()
+            else:
+                try:
+                    os.killpg(self.proc.pid, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass
             self.proc.wait()
             for fd in (self._w, self._r):
                 with contextlib.suppress(OSError):
@@ -453,15 +642,57 @@ class Sandbox:
         self._send(dict(kw, op=op))
         deadline = time.monotonic() + self.limits.wall_seconds
         (size,) = struct.unpack("<Q", self._read_exact(8, deadline))
-        if size > MAX_MESSAGE:
-            raise SandboxError(self._kill(f"an answer of {size} bytes is over the limit"))
+        # The sandbox refuses an answer over the limits itself (with the same message, and only that call fails);
+        # one that arrives anyway broke the protocol.  Both bounds hold before anything is parsed: the bytes, and
+        # the structure (each list, dict and item costs a bracket or a comma; base64 has neither).
+        limit = self.limits.answer_mb * 2 ** 20
+        if size > limit:
+            raise SandboxError(self._kill(too_large(size, limit)))
+        raw = self._read_exact(size, deadline)
+        tokens = raw.count(b",") + raw.count(b"[") + raw.count(b"{")
+        if tokens > 8 * MAX_ITEMS:
+            raise SandboxError(self._kill(too_large(tokens // 8, MAX_ITEMS, "items")))
         try:
-            answer = json.loads(self._read_exact(size, deadline))
-        except (ValueError, UnicodeDecodeError):
+            answer = json.loads(raw)
+        except (ValueError, UnicodeDecodeError, RecursionError):
             raise SandboxError(self._kill("the sandbox broke the protocol")) from None
         if type(answer) is not dict:
             raise SandboxError(self._kill("the sandbox broke the protocol"))
+        self._account(answer)
         return answer
+
+    # -- what is left of the budget -------------------------------------------------------------------------------
+    def _account(self, answer: dict) -> None:
+        """Keep the usage the sandbox reports with each answer (its address space, its CPU time, whether memory
+        ran out), for :meth:`exhausted`.  The figures are the student process's own and can only misreport
+        this student's sandbox."""
+        usage = getattr(self, "_usage", None)
+        if usage is None or usage["proc"] is not self.proc:
+            usage = self._usage = {"proc": self.proc, "base": None, "vm": None, "cpu": 0.0, "oom": False}
+        with contextlib.suppress(TypeError, ValueError):
+            vm = int(answer.get("vm_mb", -1))
+            if vm >= 0:
+                usage["vm"] = vm
+                usage["base"] = vm if usage["base"] is None else min(usage["base"], vm)
+            usage["cpu"] = float(answer.get("cpu_s", usage["cpu"]))
+        usage["oom"] = usage["oom"] or bool(answer.get("memory_error"))
+
+    def exhausted(self) -> str | None:
+        """Why this sandbox cannot give the next part the full budget (None when it can): memory ran out in it
+        (a MemoryError since it started), its address space is nearly full (more than 3/4 of what was free when
+        it started is taken: something holds the memory), or it has less CPU time left than one request's
+        wall-clock limit.  Then the next part gets a fresh sandbox."""
+        usage = getattr(self, "_usage", None)
+        if usage is None or usage["proc"] is not self.proc:
+            return None
+        if usage["oom"]:
+            return "it ran out of memory"
+        limit, base, vm = self.limits.memory_mb, usage["base"], usage["vm"]
+        if base is not None and vm is not None and vm > base + 0.75 * (limit - base):
+            return f"it holds {vm} MB of its {limit} MB of memory"
+        if usage["cpu"] > self.limits.cpu_seconds - self.limits.wall_seconds:
+            return f"it used {usage['cpu']:.0f} s of its {self.limits.cpu_seconds} s of CPU time"
+        return None
 
     # -- operations -----------------------------------------------------------------------------------------------
     def execute(self, source: str, name: str = "<cell>") -> tuple[str | None, str]:
@@ -503,11 +734,15 @@ class Sandbox:
         decoded result or raise the student's exception."""
         answer = self.request("call", target=target, args=tuple(args), kwargs=dict(kwargs), rng=self._rng())
         self._set_rng(answer.get("rng") or {})
+        if answer.get("output"):  # what the student's function printed: the checks' feedback shows it
+            sys.stdout.write(str(answer["output"])[:MAX_OUTPUT])
         for i, state in (answer.get("after") or {}).items():
             obj = args[int(i)] if str(i).isdigit() and int(i) < len(args) else kwargs.get(str(i)[1:])
             _restore(obj, state)
         if answer.get("error"):
-            raise remote_exception(str(answer.get("ename", "Exception")), str(answer.get("error")))
+            exc = remote_exception(str(answer.get("ename", "Exception")), str(answer.get("error")))
+            exc.student_line = str(answer.get("where") or "")  # read by autograder.core._describe_exception
+            raise exc
         return decode(answer.get("value"), self)
 
     def getattr(self, key: int, name: str):
@@ -525,6 +760,210 @@ class Sandbox:
         if answer.get("error"):
             raise remote_exception(str(answer.get("ename", "Exception")), str(answer.get("error")))
         return decode(answer.get("value"), self)
+
+
+# ==================================================================================================================
+# Warm sandboxes: a fork server
+# ==================================================================================================================
+class _Child:
+    """A sandbox process forked by a :class:`ForkServer`: ``poll``, ``wait`` and ``kill`` as for a Popen (its
+    exit status comes from the server, which is its parent)."""
+
+    def __init__(self, server: "ForkServer", pid: int, w: int, r: int, generation: int):
+        self.server, self.pid, self.w, self.r, self.generation = server, pid, w, r, generation
+        self.returncode: int | None = None
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            self.returncode = self.server.exit_code(self)
+        return self.returncode
+
+    def wait(self, timeout: float = 10.0) -> int:
+        deadline = time.monotonic() + timeout
+        while self.poll() is None and time.monotonic() < deadline:
+            self.server.pump(0.05)
+        if self.returncode is None:  # the server does not answer: it is stopped or stuck; start it afresh
+            self.server.close()
+            self.returncode = -signal.SIGKILL
+        return self.returncode
+
+    def kill(self) -> None:
+        if self.poll() is None:
+            self.server.kill(self)
+
+
+class ForkServer:
+    """One warm sandbox process that forks a fresh process for every student (issue 20).
+
+    The server runs in the same bubblewrap container as a cold sandbox would, and has imported numpy, torch and
+    matplotlib once; each :class:`Sandbox` it serves is a ``fork`` of it, ready in milliseconds, with the
+    student's limits set in the child. Nothing of one student reaches the next: before each fork the server kills
+    every other process of its PID namespace (a student's daemon included) and empties the private ``/tmp``; a
+    child never gets the server's control socket, and the server is not dumpable, so a child can neither trace
+    it nor write its memory. A child may kill or stop the server: then that child dies with it (or the next fork
+    times out), and a new server is started for the next sandbox. Used by :func:`fresh_sandbox`."""
+
+    FORK_SECONDS = 30.0  # for the server to answer a fork request (milliseconds when it is well)
+
+    def __init__(self, limits: Limits | None = None):
+        self.limits = limits or Limits()
+        self.proc: subprocess.Popen | None = None
+        self.sock = None
+        self.generation = 0
+        self.exits: dict[int, int] = {}
+        self.starts = 0  # how many server processes this object started (a benchmark figure)
+        self._ready = False
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def spawn(self) -> "ForkServer":
+        """Start the server's process without waiting for it (``start()`` waits)."""
+        import socket
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        env = _environment("/tmp/work", True)
+        env["TFDL_ZYGOTE_FD"] = str(theirs.fileno())
+        lim = self.limits
+
+        def limit():
+            resource.setrlimit(resource.RLIMIT_AS, (lim.memory_mb * 2 ** 20,) * 2)
+            resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+
+        command = Sandbox(lim, isolate=True).command("/tmp/work", entry="_zygote")
+        self.proc = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL, preexec_fn=limit, pass_fds=(theirs.fileno(),),
+                                     start_new_session=True)
+        theirs.close()
+        self.sock, self.generation, self.exits = ours, self.generation + 1, {}
+        self.starts += 1
+        self._ready = False
+        return self
+
+    def start(self) -> "ForkServer":
+        """Start the server and wait until it has imported the course's libraries."""
+        if not self.alive():
+            self.close()
+            self.spawn()
+        if not self._ready:
+            message = self._receive(START_SECONDS)
+            if not message or not message.get("ready"):
+                self.close()
+                raise SandboxError("the sandbox server did not start")
+            self._ready = True
+        return self
+
+    def close(self) -> None:
+        if self.proc is not None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+            self.proc = None
+        if self.sock is not None:
+            self.sock.close()
+            self.sock = None
+
+    def _receive(self, timeout: float) -> dict | None:
+        """The next message of the server (a fork's pid, a child's exit), or None after ``timeout`` s."""
+        if self.sock is None:
+            return None
+        ready, _, _ = select.select([self.sock], [], [], max(0.0, timeout))
+        if not ready:
+            return None
+        try:
+            data = self.sock.recv(4096)
+            message = json.loads(data) if data else None
+        except (OSError, ValueError):
+            message = None
+        if not isinstance(message, dict):  # the server is gone (or broken)
+            self.close()
+            return None
+        if "exit" in message:
+            self.exits[int(message["exit"])] = int(message["code"])
+        return message
+
+    def pump(self, timeout: float = 0.0) -> None:
+        """Read the messages that are waiting (children's exits)."""
+        while self._receive(timeout) is not None:
+            timeout = 0.0
+
+    def exit_code(self, child: _Child) -> int | None:
+        if child.generation != self.generation or not self.alive():
+            return -signal.SIGKILL  # its server is gone, and with it its PID namespace
+        self.pump()
+        return self.exits.pop(child.pid) if child.pid in self.exits else None
+
+    def kill(self, child: _Child) -> None:
+        if child.generation == self.generation and self.sock is not None:
+            with contextlib.suppress(OSError):
+                self.sock.send(json.dumps({"kill": child.pid}).encode())
+
+    def fork(self, limits: Limits, env: dict | None = None) -> _Child:
+        """A fresh child with ``limits`` and the extra environment ``env``; (re)starts the server when it is not
+        running or does not answer."""
+        import socket
+        from dataclasses import asdict
+        request = json.dumps({"fork": asdict(limits), "env": dict(env or {})}).encode()
+        for _attempt in (1, 2):
+            self.start()
+            to_child_r, to_child_w = os.pipe()
+            from_child_r, from_child_w = os.pipe()
+            message = None
+            try:
+                socket.send_fds(self.sock, [request], [to_child_r, from_child_w])
+                deadline = time.monotonic() + self.FORK_SECONDS
+                while time.monotonic() < deadline:
+                    message = self._receive(deadline - time.monotonic())
+                    if message is None or "child" in message:
+                        break
+            except OSError:
+                message = None
+            finally:
+                os.close(to_child_r)
+                os.close(from_child_w)
+            if message is not None and "child" in message:
+                return _Child(self, int(message["child"]), to_child_w, from_child_r, self.generation)
+            os.close(to_child_w)
+            os.close(from_child_r)
+            self.close()  # stopped, stuck or dead: the next attempt starts a new one
+        raise SandboxError("the sandbox server does not fork")
+
+
+_SERVERS: dict = {}
+
+
+def fresh_sandbox(limits: Limits | None = None, isolate: bool | None = None) -> Sandbox:
+    """A sandbox nobody has used, not started yet (``start()`` it). Isolated, it is a fork of this process's
+    warm :class:`ForkServer` for these limits (milliseconds instead of the seconds of a cold start with its
+    imports); without isolation, a cold process."""
+    limits = limits or Limits()
+    isolate = bwrap_available() if isolate is None else isolate
+    if not isolate:
+        return Sandbox(limits, isolate=False)
+    key = (limits.memory_mb, limits.tmpfs_mb)  # what the server's own process and container fix
+    server = _SERVERS.get(key)
+    if server is None:
+        if not _SERVERS:
+            import atexit
+            atexit.register(close_servers)
+        server = _SERVERS[key] = ForkServer(limits)
+    return Sandbox(limits, isolate=True, server=server)
+
+
+def prestart(limits: Limits | None = None) -> None:
+    """Start this process's fork server for ``limits`` now, without waiting for it (a grading worker does it at
+    start-up, so that its first student does not wait for the server's imports)."""
+    limits = limits or Limits()
+    if bwrap_available():
+        server = fresh_sandbox(limits, True).server
+        if server is not None and not server.alive():
+            server.spawn()
+
+
+def close_servers() -> None:
+    """Stop this process's fork servers (at exit; tests)."""
+    for server in _SERVERS.values():
+        server.close()
+    _SERVERS.clear()
 
 
 def _restore(obj, state) -> None:
@@ -595,9 +1034,30 @@ def _state(obj):
     return None
 
 
-def _serve() -> None:  # pragma: no cover - runs in the sandbox process
-    """The sandbox's main loop: read pickled requests and answer JSON on the pipes named in the environment."""
-    rfd, wfd = (int(x) for x in os.environ.pop("TFDL_SANDBOX_FDS").split(","))
+def _address_space_mb() -> int:
+    """The sandbox's address space in MB (what RLIMIT_AS limits), from /proc; -1 where unknown."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmSize:"):
+                    return int(line.split()[1]) // 1024
+    except (OSError, ValueError):
+        pass
+    return -1
+
+
+def _serve(rfd: int | None = None, wfd: int | None = None) -> None:  # pragma: no cover - in the sandbox
+    """The sandbox's main loop: read pickled requests and answer JSON on the pipes ``rfd``/``wfd`` (by default
+    the ones named in the environment; a fork server's child gets them from the server)."""
+    if rfd is None or wfd is None:
+        rfd, wfd = (int(x) for x in os.environ.pop("TFDL_SANDBOX_FDS").split(","))
+    uid = os.environ.pop("TFDL_SANDBOX_UID", "")
+    if uid:  # bubblewrap ran as root: become this sandbox's own unprivileged user (RLIMIT_NPROC then counts)
+        try:
+            become(int(uid))
+        except OSError:
+            os._exit(5)  # never run a student's code as root
+    answer_bytes = int(os.environ.pop("TFDL_ANSWER_BYTES", str(MAX_MESSAGE)))
     devnull = os.open(os.devnull, os.O_RDWR)
     for fd in (0, 1, 2):
         os.dup2(devnull, fd)
@@ -620,9 +1080,15 @@ def _serve() -> None:  # pragma: no cover - runs in the sandbox process
 
     def reply(obj):
         try:
+            obj["vm_mb"] = _address_space_mb()
+            usage = resource.getrusage(resource.RUSAGE_SELF)
+            obj["cpu_s"] = usage.ru_utime + usage.ru_stime
             data = json.dumps(obj, allow_nan=True).encode()
         except (TypeError, ValueError) as exc:
             data = json.dumps({"error": f"could not send the answer: {exc}", "ename": "TypeError"}).encode()
+        if len(data) > answer_bytes:  # e.g. a long string: the answer is refused here, and only this call fails
+            data = json.dumps({"error": too_large(len(data), answer_bytes), "ename": "AnswerTooLarge",
+                               "vm_mb": _address_space_mb()}).encode()
         os.write(wfd, struct.pack("<Q", len(data)))
         view = memoryview(data)
         while view:
@@ -661,11 +1127,26 @@ def _serve() -> None:  # pragma: no cover - runs in the sandbox process
             pass
         return out
 
+    cells: dict = {}  # cell name -> source, to name the line of the student's code an exception came from
+
     def describe(exc: BaseException) -> dict:
-        text = str(exc)
+        text = str(exc)[:MAX_OUTPUT]
         if isinstance(exc, SystemExit):
             text = f"SystemExit({exc.code!r}): your function called sys.exit()"
-        return {"ename": type(exc).__name__, "error": text or type(exc).__name__}
+        answer = {"ename": type(exc).__name__, "error": text or type(exc).__name__}
+        tb, where = exc.__traceback__, None  # the last frame in one of the student's cells
+        while tb is not None:
+            if tb.tb_frame.f_code.co_filename in cells:
+                where = tb
+            tb = tb.tb_next
+        if where is not None and not isinstance(exc, (NotImplementedError, SystemExit)):
+            code = where.tb_frame.f_code
+            lines = cells[code.co_filename].splitlines()
+            line = lines[where.tb_lineno - 1].strip()[:120] if 0 < where.tb_lineno <= len(lines) else ""
+            answer["where"] = (f"line {where.tb_lineno} of cell {code.co_filename}"
+                               + ("" if code.co_name == "<module>" else f" in {code.co_name}")
+                               + (f": {line}" if line else ""))
+        return answer
 
     def run(fn):
         out = _Capped()
@@ -687,6 +1168,10 @@ def _serve() -> None:  # pragma: no cover - runs in the sandbox process
             pass
     reply({"ready": True})
     while True:
+        # What the last request left (its value, its exception and the traceback's frames, with whatever a
+        # function that ran out of memory had allocated) is freed before the next one runs.
+        value = exc = value_enc = exc2 = answer = args = kwargs = None
+        _BUDGET[0] = None
         (size,) = struct.unpack("<Q", read_exact(8))
         try:
             req = pickle.loads(read_exact(size))
@@ -694,15 +1179,20 @@ def _serve() -> None:  # pragma: no cover - runs in the sandbox process
         except BaseException as exc:  # noqa: BLE001
             reply({"error": f"bad request: {exc}", "ename": "SandboxError"})
             continue
+        _BUDGET[0] = _Budget(answer_bytes)
         try:
             if op == "exec":
                 def go():
+                    cells[req.get("name", "<cell>")] = req["source"]
                     exec(compile(req["source"], req.get("name", "<cell>"), "exec"), ns)
                 _, exc, output = run(go)
                 answer = {"output": output}
                 if exc is not None:
                     tb = traceback.format_exception_only(type(exc), exc)
                     answer["error"] = (tb[-1].strip() if tb else type(exc).__name__)[:2000]
+                    answer["ename"] = type(exc).__name__
+                    answer["memory_error"] = isinstance(exc, MemoryError)
+                    traceback.clear_frames(exc.__traceback__)
                 reply(answer)
             elif op == "names":
                 found = {}
@@ -712,7 +1202,7 @@ def _serve() -> None:  # pragma: no cover - runs in the sandbox process
                     v = ns[name]
                     if type(v).__name__ == "module":
                         found[name] = {"kind": "module", "module": str(getattr(v, "__name__", ""))}
-                    elif callable(v):
+                    elif callable(v) and _sympy_text(v) is None:  # a SymPy Symbol is callable, yet a value
                         found[name] = {"kind": "callable"}
                     else:
                         try:
@@ -729,13 +1219,17 @@ def _serve() -> None:  # pragma: no cover - runs in the sandbox process
                     fn = handles[target] if isinstance(target, int) else ns[target]
                 else:
                     fn = req["fn"]
-                value, exc, _ = run(lambda: fn(*args, **kwargs))
-                answer = {"rng": get_rng()}
+                value, exc, printed = run(lambda: fn(*args, **kwargs))
+                answer = {"rng": get_rng(), "output": printed[:MAX_OUTPUT]}
                 if exc is not None:
                     answer.update(describe(exc))
+                    answer["memory_error"] = isinstance(exc, MemoryError)
+                    traceback.clear_frames(exc.__traceback__)
                 else:
                     value_enc, exc2, _ = run(lambda: encode(value, handles))
-                    if exc2 is not None:
+                    if isinstance(exc2, AnswerTooLarge):
+                        answer.update({"ename": "AnswerTooLarge", "error": str(exc2)})
+                    elif exc2 is not None:
                         answer.update({"ename": "TypeError", "error": f"the result could not be read: {exc2}"})
                     else:
                         answer["value"] = value_enc
@@ -762,3 +1256,123 @@ def _serve() -> None:  # pragma: no cover - runs in the sandbox process
                 reply(describe(exc))
             except BaseException:  # noqa: BLE001
                 os._exit(3)
+
+
+def _zygote() -> None:  # pragma: no cover - runs in the sandbox container
+    """The fork server's loop (:class:`ForkServer`): import the heavy libraries once, then for every fork request
+    clean the container, fork, and report the child's pid; report every child's exit status; kill on request."""
+    import ctypes
+    import socket
+    ctl = socket.socket(fileno=int(os.environ.pop("TFDL_ZYGOTE_FD")))
+    devnull = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(devnull, fd)
+    for heavy in ("pickle", "numpy", "torch", "matplotlib.pyplot", "cloudpickle"):
+        try:
+            __import__(heavy)
+        except Exception:  # noqa: BLE001
+            pass
+    libc = ctypes.CDLL(None, use_errno=True)
+    PR_SET_DUMPABLE = 4
+    libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)  # no child can ptrace this process or open its memory
+    me = os.getpid()
+    try:
+        in_namespace = me < 10 and b"bwrap" in Path("/proc/1/cmdline").read_bytes()
+    except OSError:
+        in_namespace = False
+    children: set[int] = set()
+
+    def send(obj) -> None:
+        try:
+            ctl.send(json.dumps(obj).encode())
+        except OSError:
+            os._exit(0)
+
+    def reap() -> None:
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            if pid in children:
+                children.discard(pid)
+                send({"exit": pid, "code": os.waitstatus_to_exitcode(status)})
+
+    def clean() -> None:
+        """Nothing of an earlier child survives: its processes (daemons included) and its files."""
+        for _ in range(100):
+            if in_namespace:
+                others = [int(d) for d in os.listdir("/proc") if d.isdigit() and int(d) not in (1, me)]
+            else:
+                others = list(children)
+            if not others:
+                break
+            for pid in others:
+                with contextlib.suppress(OSError):
+                    os.kill(pid, signal.SIGKILL)
+            time.sleep(0.005)
+            reap()
+        if in_namespace:
+            for root in ("/tmp/work", "/tmp", "/dev/shm"):  # emptied; the work folder itself is kept
+                with contextlib.suppress(OSError):
+                    for entry in os.listdir(root):
+                        path = os.path.join(root, entry)
+                        if path == "/tmp/work":
+                            continue
+                        if os.path.isdir(path) and not os.path.islink(path):
+                            shutil.rmtree(path, ignore_errors=True)
+                        else:
+                            with contextlib.suppress(OSError):
+                                os.unlink(path)
+        os.makedirs("/tmp/work/.mpl", exist_ok=True)
+        for folder in ("/tmp/work", "/tmp/work/.mpl"):  # writable by the child's own user (sandbox_uid)
+            with contextlib.suppress(OSError):
+                os.chmod(folder, 0o1777)
+        os.chdir("/tmp/work")
+
+    send({"ready": True})
+    while True:
+        ready, _, _ = select.select([ctl], [], [], 0.2)
+        reap()
+        if not ready:
+            continue
+        try:
+            data, fds, _, _ = socket.recv_fds(ctl, 65536, 4)
+        except OSError:
+            os._exit(0)
+        if not data:
+            os._exit(0)  # the grader is gone
+        try:
+            request = json.loads(data)
+        except ValueError:
+            request = {}
+        if "kill" in request:
+            pid = int(request["kill"])
+            if pid in children:
+                with contextlib.suppress(OSError):
+                    os.killpg(pid, signal.SIGKILL)
+                with contextlib.suppress(OSError):
+                    os.kill(pid, signal.SIGKILL)
+            continue
+        if "fork" not in request or len(fds) != 2:
+            for fd in fds:
+                os.close(fd)
+            continue
+        clean()
+        pid = os.fork()
+        if pid == 0:  # the student's process
+            try:
+                ctl.close()
+                os.setsid()
+                libc.prctl(PR_SET_DUMPABLE, 1, 0, 0, 0)
+                os.environ.update({str(k): str(v) for k, v in (request.get("env") or {}).items()})
+                _apply_limits(request["fork"])
+                _serve(fds[0], fds[1])
+            finally:
+                os._exit(0)
+        for fd in fds:
+            os.close(fd)
+        children.add(pid)
+        send({"child": pid})

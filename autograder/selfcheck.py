@@ -12,7 +12,7 @@ import subprocess
 from pathlib import Path
 
 import nbformat
-from nbgrader.utils import determine_grade, is_grade, is_solution
+from .nbcells import determine_grade, is_grade, is_solution  # nbgrader's own functions, without nbgrader
 
 from .anchors import SourceCell, SourceSpec, anchor
 from .results import REPORT_MIMETYPE, CheckResult, PartResult

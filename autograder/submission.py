@@ -16,8 +16,10 @@ For one submission (:func:`grade_submission`):
 4. the cell's score follows nbgrader's rule (the value of the last expression as partial credit, an error
    scores 0, else full points); its checks arrive as data (:func:`autograder.core.collect_reports`) and its
    printed report is the part's feedback;
-5. a sandbox that dies or runs past a limit is restarted and the cells that ran are replayed, so one crash costs
-   only the part it happened in.
+5. each cell and each part's checks get a sandbox with the full budget: one that died, ran past a limit, ran
+   out of memory or holds nearly all of it (:meth:`~autograder.sandbox.Sandbox.exhausted`) is replaced by a
+   fresh one in which the cells that ran are replayed -- except the cell that stopped or exhausted it, and any
+   cell whose replay does -- so one crash or memory bomb costs only the part it happened in.
 """
 from __future__ import annotations
 
@@ -36,13 +38,13 @@ from pathlib import Path
 from .anchors import SourceSpec, anchor, load_spec
 from .course import Course, as_course
 from .results import CheckResult, PartResult, SubmissionResult
-from .sandbox import Limits, RemoteObject, Sandbox, SandboxError
+from .sandbox import Limits, RemoteObject, Sandbox, SandboxError, fresh_sandbox
 
 __all__ = ["grade_submission", "fingerprint", "source_spec", "LEDGER_VERSION"]
 
 LEDGER_VERSION = 2
 # The modules of autograder/ whose code decides a score (with the assignment's own checks module).
-SCORING_MODULES = ("core", "results", "sandbox", "anchors", "submission", "course")
+SCORING_MODULES = ("core", "results", "sandbox", "anchors", "submission", "course", "derivation", "variants")
 
 # ==================================================================================================================
 # Grading one submission
@@ -52,22 +54,160 @@ _CURRENT: dict = {"sandbox": None}
 
 class _GradingModule(types.ModuleType):
     """``solutions/<a>/grading.py`` as the checks see it: its functions run here, except on an argument that
-    lives in the sandbox, where they are sent by value (cloudpickle) and run there."""
+    lives in the sandbox, where they are sent by value (cloudpickle) and run there.
+
+    What they compute here from the instructor's own inputs (the hidden cases, the references on them) is the
+    same for every student: it is computed once per grading process and then replayed (:class:`_References`)."""
 
     def __init__(self, real):
         super().__init__(real.__name__, real.__doc__)
         self.__file__ = real.__file__
         object.__setattr__(self, "_real", real)
+        object.__setattr__(self, "_references", _References())
 
     def __getattr__(self, name):
         value = getattr(object.__getattribute__(self, "_real"), name)
         if isinstance(value, types.FunctionType) and value.__module__ == self.__name__:
+            references = object.__getattribute__(self, "_references")
+
             def wrapped(*args, **kwargs):
                 if any(isinstance(a, RemoteObject) for a in (*args, *kwargs.values())):
                     return _CURRENT["sandbox"].trusted(value, args, kwargs)
-                return value(*args, **kwargs)
+                return references.call(value, args, kwargs)
             wrapped.__name__ = name
             return wrapped
+        return value
+
+
+class _References:
+    """Calls of the instructor's functions on the instructor's own inputs, remembered (issue 20: references
+    computed once per batch, not once per student).
+
+    A call is replayed only when it is the same call: the same function and the same arguments (by their pickled
+    bytes), and a result that does not depend on the global random generators' states (torch's, numpy's legacy
+    one, Python's), which travel with every call of student code and so differ from one student to the next. That
+    is known by running it: a call that leaves the generators as they were drew nothing from them; a call that
+    changed them is run a second time from other states, and is remembered only if it gave the same result and
+    the same final states (it seeds them itself). Everything the call did is replayed: its result (a fresh copy
+    each time, so a check that changes it changes nothing for the next student) and the generators' final
+    states. A call that changed its arguments, or whose arguments or result cannot be pickled, is not
+    remembered."""
+
+    MAX_BYTES = 256 * 2 ** 20  # what the remembered results of one grading process may hold
+
+    def __init__(self):
+        self.memo: dict[bytes, tuple[bytes, bytes | None]] = {}
+        self.drawing: set[bytes] = set()  # calls known to draw from the generators' incoming states
+        self.bytes = 0
+        self.hits = self.misses = 0
+
+    @staticmethod
+    def _rng_states() -> tuple[bytes, bytes, bytes]:
+        """The states of torch's, numpy's legacy and Python's global generators, as bytes that are equal when the
+        states are (a pickled torch tensor is not: its bytes change when the same state is set again)."""
+        import pickle
+        import random
+
+        import numpy as np
+        import torch
+        name, keys, pos, has_gauss, cached = np.random.get_state()
+        return (torch.get_rng_state().numpy().tobytes(),
+                pickle.dumps((str(name), np.asarray(keys, dtype=np.uint32).tobytes(), int(pos), int(has_gauss),
+                              float(cached))),
+                pickle.dumps(random.getstate()))
+
+    @staticmethod
+    def _set_rng_states(states: tuple) -> None:
+        """Set each generator whose state is given (None: leave that one as it is)."""
+        import pickle
+        import random
+
+        import numpy as np
+        import torch
+        t, n, r = states
+        if t is not None:
+            torch.set_rng_state(torch.from_numpy(np.frombuffer(t, dtype=np.uint8).copy()))
+        if n is not None:
+            name, keys, pos, has_gauss, cached = pickle.loads(n)
+            np.random.set_state((name, np.frombuffer(keys, dtype=np.uint32).copy(), pos, has_gauss, cached))
+        if r is not None:
+            random.setstate(pickle.loads(r))
+
+    @staticmethod
+    def _content(obj) -> bytes:
+        """Bytes equal for equal contents (tensors by dtype, shape and data: their own pickles are not)."""
+        import cloudpickle
+        import torch
+
+        class Pickler(cloudpickle.Pickler):
+            def persistent_id(self, x):
+                if isinstance(x, torch.Tensor):
+                    t = x.detach().cpu().contiguous()
+                    return ("tensor", type(x).__name__, str(t.dtype), tuple(t.shape), bool(x.requires_grad),
+                            t.numpy().tobytes() if t.dtype != torch.bfloat16 else t.float().numpy().tobytes())
+                return None
+
+        out = io.BytesIO()
+        Pickler(out).dump(obj)
+        return out.getvalue()
+
+    def call(self, fn, args: tuple, kwargs: dict):
+        import pickle
+
+        import cloudpickle
+        try:
+            arguments = self._content((args, kwargs))
+            key = hashlib.sha256(self._content(fn.__qualname__) + arguments).digest()
+        except Exception:  # noqa: BLE001 - not picklable: computed each time
+            return fn(*args, **kwargs)
+        if key in self.memo:
+            data, after = self.memo[key]
+            self.hits += 1
+            if after is not None:
+                self._set_rng_states(after)
+            return pickle.loads(data)
+        self.misses += 1
+        before = self._rng_states()
+        value = fn(*args, **kwargs)
+        if key in self.drawing:
+            return value
+        try:
+            after = self._rng_states()
+            if self._content((args, kwargs)) != arguments:
+                self.drawing.add(key)  # it changes its arguments: not a pure reference
+                return value
+            data = cloudpickle.dumps(value)
+            content = self._content(value)
+            if after != before:  # it used a generator: does it seed what it uses itself?
+                import random
+
+                import numpy as np
+                import torch
+                seed = int.from_bytes(hashlib.sha256(b"".join(before)).digest()[:4], "little")
+                torch.manual_seed(seed)
+                np.random.seed(seed)
+                random.seed(seed)
+                probe = self._rng_states()
+                try:
+                    again = self._content(fn(*args, **kwargs))
+                    final = self._rng_states()
+                finally:
+                    self._set_rng_states(after)
+                # each generator: left alone both times (then left alone on a replay), or at the same final state
+                same = again == content and all((a == b and f == p) or (a == f)
+                                             for b, a, p, f in zip(before, after, probe, final))
+                if not same:
+                    self.drawing.add(key)
+                    return value
+                after = tuple(None if a == b else a for b, a in zip(before, after))
+            else:
+                after = None
+        except Exception:  # noqa: BLE001
+            self.drawing.add(key)
+            return value
+        if self.bytes + len(data) <= self.MAX_BYTES:
+            self.memo[key] = (data, after)
+            self.bytes += len(data)
         return value
 
 
@@ -228,6 +368,10 @@ def grade_submission(course: Course | Path, assignment: str, student: str, noteb
     cells = nb.cells
     anchors, notes = anchor(cells, spec)
     result.flags += notes
+    from .variants import grading_student, mismatch
+    declared = mismatch(nb, student)  # a per-student variant is drawn from the nbgrader id, never the declared one
+    if declared:
+        result.flags.append(declared)
     _prepare_instructor_module(course, assignment)
     parts = {g: PartResult(g, k, p, None if k == "manual" else 0.0, "", anchors[g].status)
              for g, p, k in spec.grade_cells}
@@ -239,22 +383,44 @@ def grade_submission(course: Course | Path, assignment: str, student: str, noteb
                      if (c.get("metadata", {}).get("nbgrader") or {}).get("grade_id") == g}
     ns: dict = {"__name__": "__main__"}
     grader_names: set = set()
-    executed: list[tuple[str, str]] = []
-    sandbox = Sandbox(limits, isolate=isolate)
+    executed: list[tuple[str, str]] = []  # the cells that ran and are replayed in a fresh sandbox
+    box: dict = {"sandbox": None}
 
-    def restart():
-        sandbox.close()
-        sandbox.start()
-        sandbox.execute(_IPYTHON_STUB, "<stub>")
-        for name, src in executed:
-            try:
-                sandbox.execute(src, name)
-            except SandboxError:
-                sandbox.close()
-                sandbox.start()
-                sandbox.execute(_IPYTHON_STUB, "<stub>")
+    def fresh() -> Sandbox:
+        """A new, started sandbox: the one place that makes one. Isolated, a fresh fork of this process's warm
+        sandbox server (milliseconds; never a process another student or an earlier restart used)."""
+        return fresh_sandbox(limits, isolate).start()
 
-    _CURRENT["sandbox"] = sandbox
+    def restart() -> Sandbox:
+        """A fresh sandbox with the cells that ran replayed in order.  A cell whose replay stops the sandbox
+        (it dies, runs past a limit or exhausts memory) is dropped, noted, and the replay starts over without
+        it, so whatever happens, the next part's checks get a sandbox with the full budget."""
+        while True:
+            if box["sandbox"] is not None:
+                box["sandbox"].close()
+            sandbox = box["sandbox"] = _CURRENT["sandbox"] = fresh()
+            sandbox.execute(_IPYTHON_STUB, "<stub>")
+            for k, (name, src) in enumerate(executed):
+                try:
+                    sandbox.execute(src, name)
+                    why = sandbox.exhausted()
+                except SandboxError as exc:
+                    why = str(exc)
+                if why:
+                    result.notes.append(f"{name}: not replayed, it stopped the sandbox on replay: {why}")
+                    del executed[k]
+                    sandbox.deaths.clear()
+                    break
+            else:
+                return sandbox
+
+    def ready() -> Sandbox:
+        """The current sandbox if it is fit for the next cell or part, else a fresh one."""
+        sandbox = box["sandbox"]
+        if sandbox is None or not sandbox.alive() or sandbox.exhausted():
+            sandbox = restart()
+        return sandbox
+
     try:
         restart()
         for i, cell in enumerate(cells):
@@ -262,13 +428,16 @@ def grade_submission(course: Course | Path, assignment: str, student: str, noteb
             gid = meta.get("grade_id") if isinstance(meta, dict) else None
             if i in test_at:
                 part = parts[test_at[i]]
-                if not sandbox.alive():
-                    restart()
-                part.score, part.feedback, part.checks = _run_test(spec.tests[part.grade_id], ns, grader_names,
-                                                                   sandbox, part.points)
+                sandbox = ready()
+                with grading_student(student):  # the variant of a derivation part is this student's
+                    part.score, part.feedback, part.checks = _run_test(spec.tests[part.grade_id], ns, grader_names,
+                                                                       sandbox, part.points)
                 if sandbox.deaths:
                     result.notes.append(f"{part.grade_id}: the sandbox stopped: {sandbox.deaths[-1]}")
                     sandbox.deaths.clear()
+                elif sandbox.exhausted():
+                    result.notes.append(f"{part.grade_id}: the next part gets a fresh sandbox: "
+                                        f"{sandbox.exhausted()}")
                 continue
             if i in skip or cell.get("cell_type") != "code":
                 continue
@@ -278,20 +447,25 @@ def grade_submission(course: Course | Path, assignment: str, student: str, noteb
                 source = "".join(source)
             code = _transform(source)
             name = gid or f"cell {i + 1}"
-            if not sandbox.alive():
-                restart()
+            sandbox = ready()
             try:
                 error, _ = sandbox.execute(code, name)
-            except SandboxError as exc:
+            except SandboxError as exc:  # it died or ran past a limit: not kept, not replayed
                 result.notes.append(f"{name}: {exc}")
                 sandbox.deaths.clear()
+                continue
+            why = sandbox.exhausted()
+            if why:  # it ran out of memory or holds it: not kept, so that the next parts get the full budget
+                result.notes.append(f"{name}: not kept, {why}" + (f" ({error.splitlines()[-1][:120]})"
+                                                                   if error else ""))
                 restart()
                 continue
             if error:
                 result.notes.append(f"{name}: {error.splitlines()[-1][:200]}")
             executed.append((name, code))
     finally:
-        sandbox.close()
+        if box["sandbox"] is not None:
+            box["sandbox"].close()
         _CURRENT["sandbox"] = None
     for g, a in anchors.items():
         if not a.ok:

@@ -12,6 +12,7 @@ bubblewrap where installed, time and memory limits), the checks in this process,
   skipped, so no figure is recomputed);
 * :func:`graded_parts` lists every graded part of every assignment that declares a topic, with the number of
   positional arguments of the solution's signature and whether it is a class;
+* :func:`derivation_parts` lists the derivation parts (graded on a SymPy expression, not on a callable);
 * :func:`leaks` binds each definition, in turn, to every part whose call it accepts (by signature), grades it
   with the part's visible checks and, when that earns anything, with its hidden checks too (``tests="all"``), and
   reports every one that earns more than the release's stub, which earns 0. (A copy of a graded function passes
@@ -154,10 +155,31 @@ def graded_parts() -> list[tuple[str, Part, int, bool]]:
             continue
         solution = solution_namespace(a)
         for part in topic.parts:
-            if isinstance(part, Part) and part.name in solution:
+            # A derivation part (autograder.derivation) is graded on a value, not on a callable: it is screened
+            # against the SymPy values of the tree instead (derivation_parts, leaks).
+            if isinstance(part, Part) and part.name in solution and callable(solution[part.name]):
                 fn = solution[part.name]
                 parts.append((a, part, _required(fn), inspect.isclass(fn)))
     return parts
+
+
+def derivation_parts() -> list[tuple[str, Part]]:
+    """(assignment, part) of every derivation part (a SymPy expression, autograder.derivation) of every topic."""
+    from autograder.derivation import Derivation
+    out = []
+    for path in sorted((ROOT / "solutions").glob("*/*.ipynb")):
+        a = path.stem
+        if path.parent.name != a or not (ROOT / "autograder" / f"{a}.py").is_file():
+            continue
+        topic = getattr(importlib.import_module(f"autograder.{a}"), "TOPIC", None)
+        out += [(a, p) for p in getattr(topic, "parts", []) if isinstance(p, Derivation)]
+    return out
+
+
+_EXPRESSIONS = """
+import sympy as _tfdl_sympy
+_tfdl_exprs = {k: globals()[k] for k in NAMES if k in globals() and isinstance(globals()[k], _tfdl_sympy.Basic)}
+"""
 
 
 def _required(fn) -> int:
@@ -169,15 +191,19 @@ def _required(fn) -> int:
                for p in params)
 
 
-def leaks(found: list[Unit], parts=None, wall_seconds: float = 30) -> list[Leak]:
-    """Every (definition, part) whose grade with the hidden checks exceeds the stub's 0."""
+def leaks(found: list[Unit], parts=None, wall_seconds: float = 30, derivations=None) -> list[Leak]:
+    """Every (definition, part) whose grade with the hidden checks exceeds the stub's 0: callables against the
+    ``parts`` (default: :func:`graded_parts`), SymPy values against the ``derivations`` (default: every
+    :func:`derivation_parts` when ``parts`` is the default, else none)."""
     from autograder import submission
     from autograder.course import as_course
     from autograder.sandbox import Limits, Sandbox, SandboxError, decode
 
+    if derivations is None:
+        derivations = derivation_parts() if parts is None else []
     parts = graded_parts() if parts is None else parts
     course = as_course(ROOT)
-    for a in {a for a, *_ in parts}:
+    for a in {a for a, *_ in parts} | {a for a, _ in derivations}:
         submission._prepare_instructor_module(course, a)
     out = []
     for unit in found:
@@ -221,6 +247,26 @@ def leaks(found: list[Unit], parts=None, wall_seconds: float = 30) -> list[Leak]
                     sandbox.deaths.clear()
                     if score > 0:
                         out.append(Leak(unit.where, name, assignment, part.name, score))
+            if derivations:  # every SymPy value the file defines, graded as every derivation part's answer
+                if not sandbox.alive():
+                    load()
+                sandbox.execute(_EXPRESSIONS.replace("NAMES", repr(unit.names)), "<expressions>")
+                got = sandbox.names(["_tfdl_exprs"]).get("_tfdl_exprs", {})
+                exprs = decode(got.get("value"), sandbox) if got.get("kind") == "value" else {}
+                for name, text in sorted(exprs.items()):
+                    for assignment, part in derivations:
+                        topic = importlib.import_module(f"autograder.{assignment}").TOPIC
+                        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+                            score = 0.0
+                            for tests in ("visible", "all"):
+                                try:
+                                    score = float(topic.check(part.name, text, tests))
+                                except Exception:  # noqa: BLE001
+                                    score = 0.0
+                                if score == 0:
+                                    break
+                        if score > 0:
+                            out.append(Leak(unit.where, name, assignment, part.name, score))
         finally:
             sandbox.close()
             submission._CURRENT["sandbox"] = None

@@ -18,6 +18,7 @@ def solution_namespace(assignment: str) -> dict:
     namespace: dict = {}
     for cell in source_notebook(assignment).cells:
         meta = cell.metadata.get("nbgrader", {})
-        if cell.cell_type == "code" and (meta.get("solution") or meta.get("grade_id") == "setup"):
+        if cell.cell_type == "code" and (meta.get("solution") or meta.get("grade_id") == "setup"
+                                         or str(meta.get("grade_id", "")).endswith("_symbols")):  # derivation symbols
             exec(compile(cell.source, f"<{assignment}:{meta.get('grade_id')}>", "exec"), namespace)
     return namespace

@@ -73,6 +73,8 @@ def test_nothing_outside_the_sandbox_was_touched(corpus):
     assert not list(course.rglob("PWNED_BY_HOSTILE")) and not Path("/tmp/PWNED_BY_HOSTILE").exists()
     assert not (Path.home() / "PWNED_BY_HOSTILE").exists()
     for path in (course / "course_work" / "submitted").glob("*/hostile/hostile.ipynb"):
+        if path.parts[-3] in CASES and CASES[path.parts[-3]].flag == "invalid notebook":
+            continue  # an unreadable file is kept in the gradebook's folder as the student submitted it
         assert len(nbformat.read(path, as_version=4).cells) > 0 or path.parts[-3] == "empty_notebook"
 
 
@@ -88,7 +90,7 @@ def test_gradebook_feedback_and_export(corpus):
     rows = {r["student_id"]: r for r in csv.DictReader(corpus["csv"].open())}
     assert set(rows) == set(CASES) and float(rows["honest"]["score"]) == 7
     html = (course / "course_work" / "feedback" / "honest" / "hostile" / "hostile.html").read_text()
-    assert "square: 2 of 2 all checks passed" in html and "hidden case 1" in html
+    assert "square: all 2 checks (visible and hidden) passed" in html and "hidden case 1" in html
     for secret in ("instructor_module", "ref.HIDDEN", "BEGIN HIDDEN"):
         assert secret not in html  # the part's messages, never the hidden test code
     tampered = (course / "course_work" / "feedback" / "edits_test_cell" / "hostile" / "hostile.html").read_text()
@@ -116,6 +118,36 @@ def test_a_second_run_resumes_and_regrading_gives_the_same_scores(corpus, tmp_pa
 
 
 @pytest.mark.slow
+def test_odd_layouts_are_found_and_problems_cost_only_their_student(tmp_path):
+    """heidi/hostile (1).ipynb, grace/hostile_final.ipynb, frank/hostile/submission.ipynb are graded; two
+    candidates (ivan), another assignment's notebook (judy) and a folder without a notebook (leo) score 0 with a
+    flag naming the files; a re-run grades nobody again."""
+    from tests.test_cli import ODD_LAYOUT_PROBLEMS, _class_with_odd_layouts
+    course = make_course(tmp_path, ["hostile", "toy"])
+    nbgrading.release(course, "hostile")
+    folder = tmp_path / "subs"
+    _class_with_odd_layouts(course, folder, "hostile", "toy", {"square": "def square(x):\n    return x * x"})
+    code, out, err = tfdl("grade", "hostile", str(folder), "--course", str(course), "--engine", "isolated",
+                          "--workers", "2", "--timeout", str(CALL_TIMEOUT))
+    assert code == 0, err
+    lines = {line.split()[0]: line for line in out.splitlines() if line.strip()}
+    for student, words in ODD_LAYOUT_PROBLEMS.items():
+        assert scores(course, student) == ((0, 0, 0) if words else (2, 0, 0)), student
+        for w in words or []:
+            assert w.format(a="hostile", o="toy") in lines[student], lines[student]
+    assert "grade cell" not in lines["judy"]  # not five "grade cell deleted" notes
+    assert "class.zip" in err and "ken/toy.ipynb is not graded (the toy notebook)" in err
+    report = (course / "course_work" / "reports" / "hostile.txt").read_text()
+    assert "judy/hostile.ipynb is the toy notebook" in report.split("Flagged submissions")[1]
+    ledger = course / "course_work" / "isolated" / "hostile.jsonl"
+    before = ledger.read_text()
+    code, out, err = tfdl("grade", "hostile", str(folder), "--course", str(course), "--engine", "isolated",
+                          "--workers", "1")
+    assert code == 0 and ledger.read_text() == before, err  # nothing new: nothing graded or committed again
+    assert "nothing new to grade" in err
+
+
+@pytest.mark.slow
 def test_an_interrupted_batch_loses_nothing(tmp_path):
     """Results are committed one by one: grading the class after a partial run grades only the rest."""
     course = make_course(tmp_path, ["hostile"])
@@ -127,11 +159,27 @@ def test_an_interrupted_batch_loses_nothing(tmp_path):
     found = nbgrading.find_submissions(folder, "hostile")
     gradebook.ensure_in_gradebook(course, "hostile", list(found))
     batch.grade_class(course, "hostile", {"a": found["a"]})  # "interrupted" after one
-    graded = []
-    results = batch.grade_class(course, "hostile", found, progress=lambda n: graded.append(n) or _Bar())
+    graded, stats = [], {}
+    results = batch.grade_class(course, "hostile", found, progress=lambda n: graded.append(n) or _Bar(),
+                                stats=stats)
     assert graded == [2] and [r.total for r in results] == [2, 2, 2]
+    (worker,) = stats.values()  # one grading process did both, and says how much memory it took
+    assert worker["jobs"] == 2 and 50 < worker["peak_mb"] < 4096
     entries = [json.loads(line) for line in (course / "course_work/isolated/hostile.jsonl").read_text().splitlines()]
     assert [e["student"] for e in entries] == ["a", "b", "c"]
+
+
+def test_the_class_progress_bar_estimates_the_time_left_from_the_submissions_not_the_start_up():
+    import io
+    import time
+    bar = batch.class_progress(20, "grading", file=io.StringIO())
+    time.sleep(0.6)  # the grading processes start: no submission's time
+    for _ in range(4):
+        bar.update(1)
+        time.sleep(0.05)
+    left = (bar.format_dict["total"] - bar.format_dict["n"]) / bar.format_dict["rate"]
+    bar.close()
+    assert 16 * 0.05 * 0.5 < left < 16 * 0.05 * 2  # ~0.8 s for 16 more, not the ~3 s of 0.8 s over 4
 
 
 class _Bar:
@@ -166,7 +214,7 @@ def test_ntk_isolated_scores_equal_the_in_process_checks(tmp_path):
     assert {k: v for k, v in got["full"].items() if k.startswith("check_")} == full
     expected = grade("ntk_predict", functools.partial(predict_variant, mistake="one step too many"))[0]
     assert got["partial"] == {"check_empirical_ntk": 0, "check_relu_ntk": 4, "check_NTKMLP": 0,
-                              "check_ntk_predict": expected, "written_finite_width": 0}
+                              "check_ntk_predict": expected, "check_ntk_theta": 0, "written_finite_width": 0}
     assert not warnings
 
 

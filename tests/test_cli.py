@@ -16,7 +16,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from nbgrader.api import Gradebook, MissingEntry
+from nbgrader.api import Gradebook
 
 from autograder import gradebook, nbgrading, release
 from autograder.course import Course, run_limited
@@ -73,6 +73,71 @@ def test_submissions_in_every_layout_are_found(tmp_path):
                      "cat": tmp_path / "cat.ipynb", "dan": None}
 
 
+def _class_with_odd_layouts(course: Path, folder: Path, assignment: str, other: str, answers: dict) -> None:
+    """The layouts instructors meet (issue 12 point 7): notebooks under any name or depth in a student's folder,
+    checkpoints, two candidates, another assignment's notebook, a folder without a notebook, a stray archive."""
+    mine = fill(nbformat.read(course / "solutions" / assignment / f"{assignment}.ipynb", as_version=4), {})
+    if (course / "exercises" / assignment).is_dir():
+        mine = fill(nbformat.read(course / "exercises" / assignment / f"{assignment}.ipynb", as_version=4), answers)
+    theirs = nbformat.read(course / "solutions" / other / f"{other}.ipynb", as_version=4)
+    for rel, nb in {f"heidi/{assignment} (1).ipynb": mine, f"grace/{assignment}_final.ipynb": mine,
+                    f"frank/{assignment}/submission.ipynb": mine,
+                    f"frank/{assignment}/.ipynb_checkpoints/submission-checkpoint.ipynb": mine,
+                    f"ivan/{assignment}.ipynb": mine, f"ivan/{assignment}/{assignment}.ipynb": mine,
+                    f"judy/{assignment}.ipynb": theirs,
+                    f"ken/{assignment}.ipynb": mine, f"ken/{other}.ipynb": theirs}.items():
+        (folder / rel).parent.mkdir(parents=True, exist_ok=True)
+        nbformat.write(nb, folder / rel)
+    (folder / "leo").mkdir()
+    (folder / "leo" / "notes.txt").write_text("my answers")
+    (folder / "leo" / f"{assignment}.py").write_text("def f(): pass")
+    (folder / "class.zip").write_bytes(b"PK")
+
+
+ODD_LAYOUT_PROBLEMS = {  # student -> words of the message (None: graded)
+    "frank": None, "grace": None, "heidi": None, "ken": None,
+    "ivan": ["2 notebooks could be the {a} submission", "ivan/{a}.ipynb", "ivan/{a}/{a}.ipynb"],
+    "judy": ["judy/{a}.ipynb is the {o} notebook, not {a}"],
+    "leo": ["no notebook for {a} in leo/", "leo/notes.txt", "leo/{a}.py"],
+}
+
+
+def test_submissions_are_found_under_any_name_and_problems_name_the_files(tmp_path):
+    course = make_course(tmp_path, ["toy", "hostile"])
+    folder = tmp_path / "subs"
+    _class_with_odd_layouts(course, folder, "toy", "hostile", {})
+    found = nbgrading.discover(folder, "toy", Course(course))
+    assert found.notebooks == {"frank": folder / "frank/toy/submission.ipynb",
+                               "grace": folder / "grace/toy_final.ipynb", "heidi": folder / "heidi/toy (1).ipynb",
+                               "ivan": None, "judy": None, "ken": folder / "ken/toy.ipynb", "leo": None}
+    assert set(found.problems) == {"ivan", "judy", "leo"}
+    for student, words in ODD_LAYOUT_PROBLEMS.items():
+        for w in words or []:
+            assert w.format(a="toy", o="hostile") in found.problems[student], found.problems[student]
+    warnings = "\n".join(found.warnings)
+    assert "class.zip" in warnings and "ken/hostile.ipynb is not graded (the hostile notebook)" in warnings
+    # without a course to compare with, judy's notebook is a candidate like any other
+    assert nbgrading.find_submissions(folder, "toy")["judy"] == folder / "judy/toy.ipynb"
+
+
+@pytest.mark.slow
+def test_nbgrader_engine_grades_odd_layouts_and_flags_only_the_students_concerned(tmp_path):
+    """The same discovery as the isolated engine (tests/test_batch.py): each problem costs its own student only."""
+    course = make_course(tmp_path, ["toy", "hostile"])
+    release.release(course, "toy")
+    folder = tmp_path / "subs"
+    _class_with_odd_layouts(course, folder, "toy", "hostile", {"square": SQUARE, "cube": CUBE})
+    code, out, err = tfdl("grade", "toy", str(folder), "--course", str(course), "--engine", "nbgrader",
+                          "--timeout", str(CELL_TIMEOUT))
+    assert code == 0, err
+    lines = {line.split()[0]: line for line in out.splitlines() if line.strip()}
+    for student, words in ODD_LAYOUT_PROBLEMS.items():
+        assert scores(course, student) == ((0, 0, 0) if words else (2, 3, 0)), student
+        for w in words or []:
+            assert w.format(a="toy", o="hostile") in lines[student], lines[student]
+    assert "class.zip" in err and "ken/hostile.ipynb is not graded" in err
+
+
 def test_wall_clock_limit_kills_the_whole_process_group(tmp_path):
     child = "import subprocess, sys, time; subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)']);" \
             "print('started', flush=True); time.sleep(60)"
@@ -119,6 +184,84 @@ def test_release_is_idempotent(released):
     code, out, err = tfdl("release", "--all", "--course", str(released))
     assert code == 0, err
     assert path.read_bytes() == before
+
+
+def _set_cell(path: Path, grade_id: str, source: str, *, run: bool = False) -> None:
+    nb = nbformat.read(path, as_version=4)
+    for cell in nb.cells:
+        if cell.metadata.get("nbgrader", {}).get("grade_id") == grade_id:
+            cell.source = source
+            if run:
+                cell.execution_count = 1
+                cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text="ran\n")]
+    nbformat.write(nb, path)
+
+
+@pytest.mark.slow
+def test_release_never_overwrites_a_students_work(tmp_path):
+    """Issue 12 point 2, through the command line: a solved notebook in exercises/toy is kept and named, with how
+    to proceed; the student's other files stay; the other assignment is released all the same; --force
+    replaces it."""
+    course = make_course(tmp_path, ["toy", "hostile"])
+    assert tfdl("release", "--all", "--course", str(course))[0] == 0
+    mine = course / "exercises" / "toy" / "toy.ipynb"
+    _set_cell(mine, "square", SQUARE)
+    (course / "exercises" / "toy" / "notes.txt").write_text("my notes")
+    work = mine.read_bytes()
+    other = course / "exercises" / "hostile" / "hostile.ipynb"
+    other.unlink()  # the other assignment must still be released
+    code, out, err = tfdl("release", "--all", "--course", str(course))
+    assert code == 1
+    assert "exercises/toy/toy.ipynb was NOT replaced" in err and "--force" in err and "mv exercises/toy/toy.ipynb" in err
+    assert "the new release is course_work/new_release/toy/toy.ipynb" in err
+    assert mine.read_bytes() == work and (course / "exercises" / "toy" / "notes.txt").read_text() == "my notes"
+    assert other.is_file() and "released hostile: exercises/hostile/hostile.ipynb" in out
+    assert "kept toy: exercises/toy/toy.ipynb" in out
+    stub = nbformat.read(course / "course_work" / "new_release" / "toy" / "toy.ipynb", as_version=4)
+    assert "raise NotImplementedError" in stub.cells[1].source  # the new release, where the message says
+    code, out, err = tfdl("release", "toy", "--force", "--course", str(course))
+    assert code == 0, err
+    assert nbformat.read(mine, as_version=4).cells[1].source == stub.cells[1].source
+    assert (course / "exercises" / "toy" / "notes.txt").read_text() == "my notes"  # never deleted
+
+
+@pytest.mark.slow
+def test_release_replaces_an_untouched_notebook_and_brings_source_changes(tmp_path):
+    """Opened, run and saved without a change of its cells, or written before releases were stamped and never
+    run, a released notebook is a release: the next release replaces it (with the instructor's new text);
+    an unstamped notebook that was run is someone's work and is kept."""
+    course = make_course(tmp_path, ["toy"])
+    assert tfdl("release", "toy", "--course", str(course))[0] == 0
+    mine = course / "exercises" / "toy" / "toy.ipynb"
+    stamp = nbformat.read(mine, as_version=4).metadata["tfdl"]["release"]
+    assert stamp == release.cells_fingerprint(nbformat.read(mine, as_version=4))
+    nb = nbformat.read(mine, as_version=4)
+    nb.cells[2].execution_count, nb.cells[2].outputs = 3, [nbformat.v4.new_output("stream", text="2 of 2\n")]
+    nb.metadata["language_info"] = {"name": "python", "version": "3.11.9"}  # what Jupyter writes on save
+    nbformat.write(nb, mine)
+    source = course / "solutions" / "toy" / "toy.ipynb"
+    src = nbformat.read(source, as_version=4)
+    src.cells[0].source += "\n\nA sentence the instructor added."
+    nbformat.write(src, source)
+    code, out, err = tfdl("release", "toy", "--course", str(course))
+    assert code == 0, err
+    assert "A sentence the instructor added." in nbformat.read(mine, as_version=4).cells[0].source
+    nb = nbformat.read(mine, as_version=4)  # a release from before the stamp: never run, then run
+    del nb.metadata["tfdl"]
+    nbformat.write(nb, mine)
+    src.cells[0].source += " And another."
+    nbformat.write(src, source)
+    assert tfdl("release", "toy", "--course", str(course))[0] == 0
+    assert "And another." in nbformat.read(mine, as_version=4).cells[0].source
+    nb = nbformat.read(mine, as_version=4)
+    del nb.metadata["tfdl"]
+    nbformat.write(nb, mine)
+    _set_cell(mine, "square", SQUARE, run=True)
+    src.cells[0].source += " And a third."
+    nbformat.write(src, source)
+    code, out, err = tfdl("release", "toy", "--course", str(course))
+    assert code == 1 and "exercises/toy/toy.ipynb was NOT replaced" in err
+    assert nbformat.read(mine, as_version=4).cells[1].source == SQUARE
 
 
 @pytest.mark.slow
@@ -229,9 +372,9 @@ def test_gradebook_what_plain_nbgrader_recorded(graded):
         for student in ("kills", "ignores_interrupt"):
             grades = gb.find_submission_notebook("toy", "toy", student).grades
             assert all(g.auto_score is None and g.needs_manual_grade for g in grades)
-        with pytest.raises(MissingEntry):  # an unreadable notebook is not submitted at all ...
-            gb.find_submission("toy", "garbled")
-        assert gb.find_student("garbled")  # ... but the student is in the gradebook, so the export lists them
+        # nbgrader cannot read an unreadable notebook: tfdl enters it, zero for every part and flagged
+        garbled = gb.find_submission_notebook("toy", "toy", "garbled")
+        assert garbled.flagged and all(g.auto_score == 0 and not g.needs_manual_grade for g in garbled.grades)
         full = {g.name: g for g in gb.find_submission_notebook("toy", "toy", "full").grades}
         assert full["explain"].needs_manual_grade and not full["test_cube"].needs_manual_grade
 
@@ -240,10 +383,11 @@ def test_gradebook_what_plain_nbgrader_recorded(graded):
 def test_export_and_feedback(graded):
     rows = {r["student_id"]: r for r in csv.DictReader(graded["csv"].open())}
     assert set(rows) == set(CLASS)
-    assert float(rows["full"]["score"]) == 5 and float(rows["garbled"]["score"]) == 0
+    assert float(rows["full"]["score"]) == 5
+    assert float(rows["garbled"]["score"]) == 0 and rows["garbled"]["flagged"] == "true"
     feedback = graded["course"] / "course_work" / "feedback"
     assert (feedback / "full" / "toy" / "toy.html").is_file()
-    assert "square: 2 of 2 all checks passed" in (feedback / "full" / "toy" / "toy.html").read_text()
+    assert "square: all 2 checks (visible and hidden) passed" in (feedback / "full" / "toy" / "toy.html").read_text()
 
 
 @pytest.mark.slow
@@ -327,6 +471,17 @@ def test_a_relative_submissions_folder_is_resolved_once(tmp_path, monkeypatch):
     code, out, err = tfdl("grade", "toy", "subs", "--course", str(course), "--engine", "isolated", "--workers", "1")
     assert code == 0, err
     assert "FileNotFoundError" not in out + err and "invalid notebook" in out
+
+
+def test_ctrl_c_says_that_progress_is_saved_and_a_rerun_resumes(tmp_path, monkeypatch):
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(nbgrading, "grade_isolated", interrupted)
+    course = make_course(tmp_path, ["toy"])
+    add_submission(tmp_path / "subs", "ann", "toy", text="{}")
+    code, out, err = tfdl("grade", "toy", str(tmp_path / "subs"), "--course", str(course), "--no-isolation")
+    assert code == 130 and "Traceback" not in err
+    assert "interrupted" in err and "saved" in err and "resumes where it stopped" in err
 
 
 def test_report_through_a_closed_pipe_ends_quietly(tmp_path):

@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 
 from autograder.core import Part
+from autograder.derivation import Derivation
 from tests.grading import AlwaysEqual, Grader, noisy, stub
 from tests.notebooks import solution_namespace
 
@@ -40,7 +41,11 @@ def _topics() -> dict:
 
 
 TOPICS = _topics()
-PARTS = [(a, p.name) for a, t in TOPICS.items() for p in t.parts if isinstance(p, Part)]
+# Parts graded on a function or class; derivation parts (a SymPy expression, autograder.derivation) have their own
+# contract below.
+PARTS = [(a, p.name) for a, t in TOPICS.items() for p in t.parts if isinstance(p, Part)
+         and not isinstance(p, Derivation)]
+DERIVATIONS = [(a, p.name) for a, t in TOPICS.items() for p in t.parts if isinstance(p, Derivation)]
 _SOLUTIONS: dict = {}
 
 
@@ -94,6 +99,31 @@ def test_same_submission_same_score(assignment, part):
     g = _grader(assignment)
     fn = _solution(assignment, part)
     assert g.grade(part, fn, "visible") == g.grade(part, fn, "visible")
+
+
+@pytest.mark.parametrize("tests", ["visible", "all"])
+@pytest.mark.parametrize("assignment,part", DERIVATIONS)
+def test_unanswered_derivation_scores_zero_with_a_clear_message(assignment, part, tests):
+    """The release's solution cell leaves ``<name> = None`` before its ``raise NotImplementedError``."""
+    points, text = _grader(assignment).grade(part, None, tests)
+    assert points == 0, text
+    assert "not implemented yet" in text
+
+
+@pytest.mark.parametrize("assignment,part", DERIVATIONS)
+def test_derivation_answers_that_are_not_expressions_earn_nothing(assignment, part):
+    liar = np.zeros(3).view(AlwaysEqual)
+    for fake in (liar, stub, "a string", "__import__('os').system('true')", 1.5, (1, 2), {"x": 1}):
+        points, text = _grader(assignment).grade(part, fake, "all")
+        assert points == 0, text
+
+
+@pytest.mark.parametrize("assignment,part", DERIVATIONS)
+def test_derivation_solution_keeps_full_marks_and_the_same_feedback(assignment, part):
+    g = _grader(assignment)
+    first = g.grade(part, _solution(assignment, part), "all")
+    assert first[0] == g.points(part), first[1]
+    assert g.grade(part, _solution(assignment, part), "all") == first
 
 
 @pytest.mark.slow

@@ -53,6 +53,100 @@ def test_environment_yml_carries_the_pins_of_requirements_txt():
     assert python == f"python={sys.version_info.major}.{sys.version_info.minor}"
 
 
+INSTRUCTOR_ONLY_DISTRIBUTIONS = {"nbgrader", "jupyterlab", "notebook", "jupyter-server", "jupyter-book", "dask",
+                                 "distributed", "tabulate", "tqdm", "sphinx", "selenium", "pytest"}
+
+
+def test_the_student_install_leaves_the_instructor_tooling_out():
+    """`pip install tfdl-autograder` (a notebook's first cell on Colab or Binder) brings the student side only:
+    no nbgrader, JupyterLab, notebook server, Jupyter Book or Dask; the instructor tooling is an extra; every
+    student distribution is pinned in requirements.txt (the Binder environment is those pins)."""
+    import tomllib
+    from autograder.environment import canonical, student_distributions, student_pins
+
+    student = student_distributions(ROOT)
+    assert not student & INSTRUCTOR_ONLY_DISTRIBUTIONS, student & INSTRUCTOR_ONLY_DISTRIBUTIONS
+    assert {"numpy", "torch", "nbclient", "ipykernel"} <= student
+    everything = set(_pins((ROOT / "requirements.txt").read_text().splitlines()))
+    assert len(student) < len(everything) / 2  # 60 of 180 at the time of writing
+    pinned = {canonical(line.split("==")[0]) for line in student_pins(ROOT)}
+    assert student - pinned <= {"setuptools", "pip"}, student - pinned  # part of every Python environment
+    extra = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]["instructor"]
+    assert {"nbgrader", "tqdm", "tabulate"} <= {canonical(r.split("<")[0]) for r in extra}
+    from autograder.publish import _binder
+    binder = set(_pins(_binder(Course(ROOT))["binder/requirements.txt"].splitlines()))
+    assert binder == pinned and binder <= everything
+
+
+_FORBID = """
+import importlib.abc, sys
+FORBIDDEN = set({forbidden!r})
+class _OutsideTheStudentInstall(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.partition(".")[0] in FORBIDDEN:
+            with open({log!r}, "a") as f:
+                f.write(name + "\\n")
+            raise ModuleNotFoundError(f"No module named {{name!r}} (outside the student install)", name=name)
+        return None
+sys.meta_path.insert(0, _OutsideTheStudentInstall())
+"""
+
+
+def _student_only_env(tmp_path: Path) -> tuple[dict, Path]:
+    """An environment whose Python processes (the kernels tfdl check starts included) cannot import any module
+    of an installed distribution outside the student install, as if it were not installed."""
+    import json
+    import os
+    from importlib import metadata
+    from autograder.environment import canonical, student_distributions
+
+    allowed = student_distributions(ROOT) | {"tfdl-autograder"}
+    forbidden = sorted(top for top, dists in metadata.packages_distributions().items()
+                       if not any(canonical(d) in allowed for d in dists))
+    assert {"nbgrader", "jupyterlab", "notebook", "dask", "tqdm", "tabulate"} <= set(forbidden)
+    hook = tmp_path / "hook"
+    hook.mkdir()
+    log = tmp_path / "forbidden_imports.log"
+    (hook / "sitecustomize.py").write_text(_FORBID.format(forbidden=forbidden, log=str(log)))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(hook), str(ROOT)]))
+    env.pop("TFDL_COURSE_ROOT", None)
+    return env, log
+
+
+@pytest.mark.slow
+def test_visible_checks_and_tfdl_check_run_on_the_student_install_alone(tmp_path):
+    """The toy notebook and a real assignment (depth), solved, run under `tfdl check` with every package outside
+    the student install forbidden (in tfdl and in the kernel): full visible points, and nothing of the
+    instructor tooling was even tried."""
+    import subprocess
+    from tests.conftest import fill
+
+    env, log = _student_only_env(tmp_path)
+    sanity = subprocess.run([sys.executable, "-c", "import nbgrader"], env=env, capture_output=True, text=True)
+    assert sanity.returncode != 0 and "outside the student install" in sanity.stderr  # the hook works
+    log.unlink()
+    course = make_course(tmp_path, ["toy", "depth"])
+    for assignment in ("toy", "depth"):
+        release.release(Course(course), assignment)
+        source = nbformat.read(course / "solutions" / assignment / f"{assignment}.ipynb", as_version=4)
+        answers = {c.metadata.nbgrader["grade_id"]: c.source for c in source.cells
+                   if c.metadata.get("nbgrader", {}).get("solution") and c.cell_type == "code"}
+        released = nbformat.read(course / "exercises" / assignment / f"{assignment}.ipynb", as_version=4)
+        path = tmp_path / "student" / f"{assignment}.ipynb"
+        path.parent.mkdir(exist_ok=True)
+        nbformat.write(fill(released, answers), path)
+        run = subprocess.run([sys.executable, "-m", "autograder", "check", str(path), "--timeout", "120"],
+                             env=env, capture_output=True, text=True, cwd=tmp_path, timeout=600)
+        assert run.returncode == 0, run.stdout + run.stderr
+        got = re.search(r"Visible checks: (\S+) of (\S+) points", run.stdout)
+        assert got and got.group(1) == got.group(2) and float(got.group(2)) > 0, run.stdout
+        assert "Error" not in run.stdout.split("==")[0], run.stdout  # no error in the student's code cells
+    tried = set(log.read_text().split()) if log.exists() else set()  # optional imports of the libraries
+    # (torch.hub tries tqdm, jsonschema its format checkers) are theirs; ours must not even try these:
+    assert not {t.partition(".")[0] for t in tried} & {"nbgrader", "jupyterlab", "notebook", "jupyter_server",
+                                                       "jupyter_book", "dask", "distributed", "tabulate"}, tried
+
+
 def test_ci_runs_the_readme_test_command():
     readme = (ROOT / "README.md").read_text()
     commands = re.findall(r"^\s*(make \w+)\s*$", readme, flags=re.M)

@@ -146,6 +146,15 @@ def test_sawtooth_feedback_names_the_mistake(mistake, hint):
     assert hint in assert_loses("sawtooth_net", functools.partial(sawtooth_variant, mistake=mistake))
 
 
+def test_sawtooth_trailing_relu_is_diagnosed_as_such_not_as_a_wrong_depth():
+    """Before issue 12: "your network has k + 1 ReLU layers; the k-fold composition needs k"."""
+    text = assert_loses("sawtooth_net", functools.partial(
+        sawtooth_variant, mistake="ends with a ReLU instead of the Linear(2, 1) readout"), "visible")
+    assert "a ReLU after the Linear(2, 1) readout" in text and "ReLU layers" not in text, text
+    assert "ReLU layers" in assert_loses("sawtooth_net", functools.partial(sawtooth_variant,
+                                                                          mistake="k + 1 hidden layers"), "visible")
+
+
 def test_visible_sawtooth_values_match_the_exact_composition():
     """The closed form 1 - |2 frac(2^(k-1) x) - 1| of the visible checks equals the exact k-fold tent."""
     rng = np.random.default_rng(0)
@@ -322,6 +331,25 @@ def test_count_wrong_implementations_lose_points(mistake):
                                             "modified in place")])
 def test_count_feedback_names_the_mistake(mistake, hint):
     assert hint in assert_loses("count_linear_pieces", functools.partial(count_variant, mistake=mistake))
+
+
+def count_dense_sampling(model, a=0.0, b=1.0, n=100_001):
+    """Wrong (the notebook says "not by sampling"): slopes of a fine grid of n points, a run of slope changes
+    counted as one kink."""
+    x = torch.linspace(a, b, n, dtype=torch.float64)[:, None]
+    net = copy.deepcopy(model).double()
+    with torch.no_grad():
+        y = torch.cat([net(c) for c in torch.split(x, 10_000)]).numpy().ravel()
+    s = np.diff(y) / np.diff(x.numpy().ravel())
+    change = np.abs(np.diff(s)) > 1e-6 * max(np.abs(s).max(), 1e-12)
+    return int(1 + np.sum(change[1:] & ~change[:-1]) + int(change[0]))
+
+
+def test_count_by_sampling_loses_the_narrow_pieces_with_a_hint():
+    """Before issue 12 a sampling count kept 3.46 of 4 visible points: the visible cases now hold pieces 1e-9
+    wide, narrower than any sampling grid."""
+    points, text = grade("count_linear_pieces", count_dense_sampling, "visible")
+    assert points <= 2.75 and "narrower than any sampling grid" in text, text
 
 
 def test_the_cancelling_case_defeats_exact_float_equality():
@@ -642,5 +670,68 @@ def test_real_nbgrader_gives_the_solution_full_marks_and_the_release_zero(tmp_pa
     full = gradebook.read_scores(course, "depth", "full").scores
     untouched = gradebook.read_scores(course, "depth", "untouched").scores
     assert full == {"check_sawtooth_net": 3, "check_count_linear_pieces": 4, "check_shallow_approximation": 3,
-                    "written_depth": 0}, out
+                    "check_pieces_on_interval": 2, "written_depth": 0}, out
     assert set(untouched) == set(full) and all(v == 0 for v in untouched.values()), out
+
+
+# ==============================================================================================================
+# Part 4, the derivation pieces_on_interval (autograder.derivation): the reference against the exact counter on
+# sawtooth_net(k), wrong forms lose, equivalent forms keep full marks
+# ==============================================================================================================
+import sympy as sp  # noqa: E402
+
+A_, B_ = sp.symbols("a b", positive=True)
+K_ = sp.Symbol("k", positive=True, integer=True)
+
+
+def test_pieces_on_interval_reference_matches_the_exact_count():
+    grading = instructor_module("depth")
+    ref = grading.pieces_on_interval(A_, B_, K_)
+    rng = np.random.default_rng(4)
+    cases = [(float(rng.uniform(0.01, 0.49)), float(rng.uniform(0.51, 0.99)), int(rng.integers(1, 11)))
+             for _ in range(30)]
+    cases += [(float(sp.sympify(p["a"])), float(sp.sympify(p["b"])), int(p["k"])) for p, _ in
+              depth.PIECES_ON_INTERVAL.examples]
+    for a, b, k in cases:
+        want = grading.count_linear_pieces(grading.sawtooth_net(k), a, b)
+        assert int(ref.subs({A_: a, B_: b, K_: k})) == want, (a, b, k)
+    for point, value in depth.PIECES_ON_INTERVAL.examples:
+        net = grading.sawtooth_net(int(point["k"]))
+        assert grading.count_linear_pieces(net, float(sp.sympify(point["a"])), float(sp.sympify(point["b"]))) \
+            == int(value)
+
+
+PIECES_RIGHT = {
+    "ceiling - floor": sp.ceiling(2**K_ * B_) - sp.floor(2**K_ * A_),
+    "floor + 1 (equal off the grid)": sp.floor(2**K_ * B_) + 1 - sp.floor(2**K_ * A_),
+    "ceilings only": sp.ceiling(2**K_ * B_) + sp.ceiling(-(2**K_) * A_),
+    "as text with ceil": "-floor(-b*2**k) - floor(a*exp(k*log(2)))",
+}
+PIECES_WRONG = {
+    "whole pieces only": (sp.floor(2**K_ * B_) - sp.ceiling(2**K_ * A_), "whole pieces only"),
+    "the length in pieces": (2**K_ * (B_ - A_), "the length of [a, b]"),
+    "ceiling of the length": (sp.ceiling(2**K_ * (B_ - A_)), "depends only on the length"),
+    "one too few": (sp.ceiling(2**K_ * B_) - sp.ceiling(2**K_ * A_), "plus the constant -1"),
+    "2^(k-1) grid": (sp.ceiling(2**(K_ - 1) * B_) - sp.floor(2**(K_ - 1) * A_), "differs"),
+    "all the pieces of [0, 1]": (2**K_, "differs"),
+}
+
+
+@pytest.mark.parametrize("form", list(PIECES_RIGHT))
+def test_pieces_on_interval_equivalent_forms_keep_full_marks(form):
+    assert_full("pieces_on_interval", PIECES_RIGHT[form])
+
+
+@pytest.mark.parametrize("mistake", list(PIECES_WRONG))
+def test_pieces_on_interval_wrong_forms_score_zero_with_a_hint(mistake):
+    expr, hint = PIECES_WRONG[mistake]
+    points, text = grade("pieces_on_interval", expr)
+    assert points == 0, text
+    assert "differs from the expected one at a = " in text and hint in text, text
+
+
+def test_check_names_show_numbers_not_numpy_reprs():
+    """Before issue 12 a visible check title read "kinks at [np.float64(-1.5), ...]"."""
+    for part in ("sawtooth_net", "count_linear_pieces", "shallow_approximation"):
+        _, text = grade(part, SOLUTION[part])
+        assert "np." not in text and "float64(" not in text, text

@@ -126,6 +126,40 @@ def test_min_norm_hints_name_the_mistake():
     assert "ridge" in text or "shorter" in text
 
 
+def _min_l1_interpolant(X, y):
+    """argmin |w|_1 subject to X w = y (a linear program on w = p - q, p, q >= 0): it interpolates whenever X has
+    full row rank, and is not the minimum-l2-norm solution."""
+    from scipy.optimize import linprog
+    X, y = _np(X).astype(float), _np(y).astype(float)
+    d = X.shape[1]
+    res = linprog(np.ones(2 * d), A_eq=np.hstack([X, -X]), b_eq=y, bounds=[(0, None)] * (2 * d), method="highs")
+    return res.x[:d] - res.x[d:]
+
+
+@pytest.mark.parametrize("name, fn", [
+    ("an interpolant that is not of minimum l2 norm", _min_l1_interpolant),
+    ("the zero vector (in the row space of every X)", lambda X, y: np.zeros(_np(X).shape[1])),
+])
+def test_min_norm_a_property_alone_earns_nothing(name, fn):
+    """Interpolation and membership of the row space each hold for answers that are not the minimum-norm
+    solution: gated, they earn nothing until a value check passes (and they do pass here)."""
+    for tests in ("visible", "all"):
+        points, text = G.grade("min_norm_least_squares", fn, tests)
+        assert points == 0, text
+    assert "not credited yet" in text
+
+
+def test_min_norm_gated_properties_count_once_a_value_is_right():
+    """Gating withdraws credit only from answers that get no value right: a function right on one value case
+    (the 2 x 4 one) and a minimum-l1 interpolant elsewhere earns the interpolation check too."""
+    def right_on_the_first_case(X, y):
+        X = _np(X)
+        return grading.min_norm_least_squares(X, y) if X.shape == (2, 4) else _min_l1_interpolant(X, y)
+    points, text = G.grade("min_norm_least_squares", right_on_the_first_case, "visible")
+    assert 0 < points < G.points("min_norm_least_squares"), text
+    assert "not credited yet" not in text
+
+
 @settings(max_examples=40, deadline=None)
 @given(n=st.integers(1, 12), p=st.integers(1, 12), r=st.integers(0, 12), seed=st.integers(0, 10 ** 6))
 def test_min_norm_reference_is_characterized_by_normal_equations_and_row_space(n, p, r, seed):
@@ -193,6 +227,19 @@ RISK_WRONG = {
 @pytest.mark.parametrize("name", list(RISK_WRONG))
 def test_risk_wrong_implementations_lose_points(name):
     G.assert_loses("isotropic_ridgeless_risk", RISK_WRONG[name])
+
+
+@pytest.mark.parametrize("fn", [lambda g, r2, s2: 1.0, lambda g, r2, s2: 2.0, lambda g, r2, s2: 0.0,
+                                lambda g, r2, s2: math.inf, lambda g, r2, s2: r2, lambda g, r2, s2: s2,
+                                lambda g, r2, s2: max(abs(g), abs(r2), abs(s2))],
+                         ids=["constant 1", "constant 2", "constant 0", "constant inf", "returns r2", "returns sigma2",
+                              "largest |argument|"])
+def test_risk_trivial_answers_earn_nothing(fn):
+    """No value check has 0, 1, 2 or an argument for answer; the checks a constant or an argument passes (math.inf
+    at gamma = 1, the limit r2 as gamma -> infinity) are gated: they count once a value is right."""
+    for tests in ("visible", "all"):
+        points, text = G.grade("isotropic_ridgeless_risk", fn, tests)
+        assert points == 0, text
 
 
 @pytest.mark.parametrize("fn", [risk_numpy, risk_torch, risk_numpy_division,

@@ -838,3 +838,69 @@ def test_real_nbgrader_gives_the_solution_full_marks_and_the_release_zero(tmp_pa
     assert {k: full[k] for k in checks} == checks, out
     assert set(untouched) == set(checks) | {"written_intercept"}
     assert all(v == 0 for v in untouched.values()), out
+
+
+# ==============================================================================================================
+# Part 6, the derivation diag_limit (autograder.derivation): the reference against scipy's min-l1 linear program,
+# wrong forms lose, equivalent forms keep full marks
+# ==============================================================================================================
+import sympy as sp  # noqa: E402
+from scipy.optimize import linprog  # noqa: E402
+
+X1, X2, Y = sp.symbols("x1 x2 y", real=True, nonzero=True)
+
+
+def test_diag_limit_reference_is_the_min_l1_interpolant():
+    """An independent computation: min |b1| + |b2| s.t. x1 b1 + x2 b2 = y as a linear program in (b+, b-)."""
+    grading = instructor_module("implicit_bias")
+    ref = grading.diag_limit(X1, X2, Y)
+    rng = np.random.default_rng(3)
+    for _ in range(60):
+        x1, x2, y = (rng.choice([-1, 1]) * rng.uniform(0.2, 3) for _ in range(3))
+        res = linprog(np.ones(4), A_eq=[[x1, x2, -x1, -x2]], b_eq=[y], bounds=[(0, None)] * 4, method="highs")
+        want = res.x[0] - res.x[2]
+        assert abs(float(ref.subs({X1: x1, X2: x2, Y: y})) - want) < 1e-9, (x1, x2, y)
+    for point, value in ib.DIAG_LIMIT.examples:  # the visible values too
+        x1, x2, y = (float(sp.sympify(point[k])) for k in ("x1", "x2", "y"))
+        res = linprog(np.ones(4), A_eq=[[x1, x2, -x1, -x2]], b_eq=[y], bounds=[(0, None)] * 4, method="highs")
+        assert abs(res.x[0] - res.x[2] - float(sp.sympify(value))) < 1e-9
+
+
+def test_diag_limit_is_what_a_small_initialization_converges_to():
+    """The reference against the diagonal network itself (grading.diag_net_gd) at a small alpha, on one example."""
+    grading = instructor_module("implicit_bias")
+    ref = grading.diag_limit(X1, X2, Y)
+    for x1, x2, y in [(1.5, -0.7, 1.0), (0.4, 1.1, -0.8)]:
+        beta = grading.diag_net_gd(np.array([[x1, x2]]), np.array([y]), alpha=1e-3, lr=0.1, steps=20000)
+        assert abs(beta[0] - float(ref.subs({X1: x1, X2: x2, Y: y}))) < 0.02, (beta, x1, x2, y)
+
+
+DIAG_LIMIT_RIGHT = {
+    "Piecewise on |x1| > |x2|": sp.Piecewise((Y / X1, sp.Abs(X1) > sp.Abs(X2)), (0, True)),
+    "Piecewise on squares, branches swapped": sp.Piecewise((0, X1**2 < X2**2), (Y / X1, True)),
+    "Heaviside": Y / X1 * sp.Heaviside(sp.Abs(X1) - sp.Abs(X2)),
+    "sign, as text": "y*(1 + sign(abs(x1) - abs(x2)))/(2*x1)",
+    "y*x1/x1**2 with Max": sp.Piecewise((Y * X1 / X1**2, sp.Max(sp.Abs(X1), sp.Abs(X2)) > sp.Abs(X2)), (0, True)),
+}
+DIAG_LIMIT_WRONG = {
+    "the kernel regime (min l2)": (Y * X1 / (X1**2 + X2**2), "kernel regime"),
+    "no absolute values": (sp.Piecewise((Y / X1, X1 > X2), (0, True)), "without absolute values"),
+    "the other regime's condition": (sp.Piecewise((Y / X1, sp.Abs(X1) < sp.Abs(X2)), (0, True)),
+                                     "cases of your piecewise answer are swapped"),
+    "always y/x1 (one regime only)": (Y / X1, "right where |x1| > |x2| and wrong everywhere else"),
+    "a sign": (sp.Piecewise((-Y / X1, sp.Abs(X1) > sp.Abs(X2)), (0, True)), "wrong exactly where |x1| > |x2|"),
+    "y*x1 instead of y/x1": (sp.Piecewise((Y * X1, sp.Abs(X1) > sp.Abs(X2)), (0, True)), "differs"),
+}
+
+
+@pytest.mark.parametrize("form", list(DIAG_LIMIT_RIGHT))
+def test_diag_limit_equivalent_forms_keep_full_marks(form):
+    assert_full("diag_limit", DIAG_LIMIT_RIGHT[form])
+
+
+@pytest.mark.parametrize("mistake", list(DIAG_LIMIT_WRONG))
+def test_diag_limit_wrong_forms_score_zero_with_a_hint(mistake):
+    expr, hint = DIAG_LIMIT_WRONG[mistake]
+    points, text = grade("diag_limit", expr)
+    assert points == 0, text
+    assert "differs from the expected one at x1 = " in text and hint in text, text

@@ -195,6 +195,20 @@ def test_energy_wrong_implementations_lose_points(mistake):
         assert "normalization" in text
 
 
+@pytest.mark.parametrize("fn", [lambda J, s: 0.0, lambda J, s: 2.0, lambda J, s: 1.0,
+                                lambda J, s: float(max(np.abs(f64(J)).max(), np.abs(f64(s)).max())),
+                                lambda J, s: float(f64(J).ravel()[0])],
+                         ids=["constant 0", "constant 2", "constant 1", "largest |entry| of the inputs",
+                              "first entry of J"])
+def test_energy_trivial_answers_earn_nothing(fn):
+    """A constant 0 satisfies the symmetry properties H(-s) = -H(s) and the invariance under permuted axes (gated:
+    they count once a value is right), and no value check has an answer that a constant or an entry of the
+    inputs gives (the normalization case has H = -sqrt(9) / 2)."""
+    for tests in ("visible", "all"):
+        points, text = grade("pspin_energy", fn, tests)
+        assert points == 0, text
+
+
 # ==============================================================================================================
 # sphere_gradient
 # ==============================================================================================================
@@ -391,6 +405,21 @@ def test_hessian_hints_name_the_shift():
     assert "p H / N" in text
     text = grade("sphere_hessian", functools.partial(hessian_variant, mistake="shift times I"))[1]
     assert "along s" in text
+
+
+@pytest.mark.parametrize("part, fn", [
+    ("sphere_gradient", lambda J, s: np.zeros(f64(s).shape[0])),
+    ("sphere_gradient", lambda J, s: f64(s)),
+    ("sphere_hessian", lambda J, s: np.zeros((f64(s).shape[0],) * 2)),
+    ("sphere_hessian", lambda J, s: np.eye(f64(s).shape[0]) - np.outer(f64(s), f64(s)) / f64(s).shape[0]),
+], ids=["gradient 0", "gradient s", "Hessian 0", "Hessian P"])
+def test_structural_properties_alone_earn_nothing(part, fn):
+    """Tangency, symmetry, M s = 0 and the invariance under permuted axes of J hold for answers that ignore J
+    (the zero vector or matrix, s, the projector P): gated, they count once a value check passes."""
+    for tests in ("visible", "all"):
+        points, text = grade(part, fn, tests)
+        assert points == 0, text
+    assert "not credited yet" in text
 
 
 # ==============================================================================================================
@@ -772,10 +801,10 @@ WRONG_GRADIENT_CELL = """import numpy as np
 
 
 def sphere_gradient(J, s):
-    # p times the contraction of one slot: right only for a symmetric J
+    # p times the contraction of one slot of (J + J.T) / 2: a symmetrization only for p = 2 (J.T reverses the axes)
     J, s = np.array(J, dtype=float), np.array(s, dtype=float)
     N, p = s.shape[0], J.ndim
-    T = J
+    T = (J + J.T) / 2
     for _ in range(p - 1):
         T = np.tensordot(s, T, axes=([0], [0]))
     g = p * T * N ** (-(p - 1) / 2)

@@ -292,8 +292,11 @@ def test_relu_ntk_reference_properties(X, depth, W_std, b_std):
     s_nngp, s_ntk = SOLUTION["relu_ntk"](X, X, depth, W_std, b_std)
     # For nearly parallel inputs arccos is ill-conditioned (d theta / d rho = -1 / sqrt(1 - rho^2)): there the two
     # algorithms differ by up to ~3e-5 (measured over 3000 near-parallel draws), 30x inside the grading tolerance.
-    np.testing.assert_allclose(s_ntk, ntk_, rtol=1e-4, atol=1e-12)
-    np.testing.assert_allclose(s_nngp, nngp, rtol=1e-4, atol=1e-12)
+    # Antiparallel inputs likewise: an entry that is 0 in exact arithmetic comes out as rounding noise of ~1e-9
+    # times the kernel's scale (found by Hypothesis: rows (-1, 0, 0) and (2.5, 0, 0), depth 1), so the absolute
+    # floor is relative to the largest entry.
+    np.testing.assert_allclose(s_ntk, ntk_, rtol=1e-4, atol=1e-7 * np.abs(ntk_).max() + 1e-12)
+    np.testing.assert_allclose(s_nngp, nngp, rtol=1e-4, atol=1e-7 * np.abs(nngp).max() + 1e-12)
     for K in (nngp, ntk_):
         # parallel inputs (correlation 1 up to rounding): arccos amplifies a last-bit asymmetry of X X^T to ~2e-9
         # (found by Hypothesis: X with rows (1.36, 0, 0) and (0.34, 0, 0), depth 1)
@@ -302,6 +305,78 @@ def test_relu_ntk_reference_properties(X, depth, W_std, b_std):
         assert np.linalg.eigvalsh(K).min() >= -1e-8 * np.abs(K).max()
     _, ntk_default = GRADING.relu_ntk(X, X, depth)
     np.testing.assert_allclose(np.diag(ntk_default), 2 * (depth + 1) * np.sum(X * X, axis=1) / 3, rtol=1e-6)
+
+
+def _kernels_by_quadrature(X1, X2, depth, W_std, b_std):
+    """The NNGP and NTK recursion with its Gaussian expectations computed numerically, not by the arc-cosine
+    formulas: u = sqrt(q1) z1, v = sqrt(q2) (rho z1 + sqrt(1 - rho²) z2); for fixed z1 the z2-expectation of
+    relu(a + b z2) is a Phi(a/b) + b phi(a/b) and of step(a + b z2) is Phi(a/b); the z1-integral over z1 > 0 is
+    done by scipy.integrate.quad.  E[relu(u)²] = q/2 (half of E[u²])."""
+    from scipy import integrate, stats
+    w2, b2 = W_std ** 2, b_std ** 2
+    d = X1.shape[1]
+    nngp, ntk_ = np.zeros((len(X1), len(X2))), np.zeros((len(X1), len(X2)))
+    for i, x in enumerate(X1):
+        for j, z in enumerate(X2):
+            q1, q2, c = w2 * x @ x / d + b2, w2 * z @ z / d + b2, w2 * x @ z / d + b2
+            t = c
+            for _ in range(depth):
+                rho = np.clip(c / np.sqrt(q1 * q2), -1, 1)
+                a_, b_ = np.sqrt(q2) * rho, np.sqrt(q2) * np.sqrt(1 - rho ** 2)
+
+                def relu_relu(z1):
+                    m = a_ * z1
+                    return np.sqrt(q1) * z1 * (m * stats.norm.cdf(m / b_) + b_ * stats.norm.pdf(m / b_)) * \
+                        stats.norm.pdf(z1)
+
+                def step_step(z1):
+                    return stats.norm.cdf(a_ * z1 / b_) * stats.norm.pdf(z1)
+                e_rr = integrate.quad(relu_relu, 0, np.inf, epsabs=1e-13, epsrel=1e-12)[0]
+                e_ss = integrate.quad(step_step, 0, np.inf, epsabs=1e-13, epsrel=1e-12)[0]
+                c, dot = w2 * e_rr + b2, w2 * e_ss
+                t = c + dot * t
+                q1, q2 = w2 * q1 / 2 + b2, w2 * q2 / 2 + b2
+            nngp[i, j], ntk_[i, j] = c, t
+    return nngp, ntk_
+
+
+def test_visible_depth3_values_match_an_independent_quadrature():
+    """The hard-coded kernels of the visible depth-3 check (b_std = 0.5) are those of the recursion with its
+    expectations integrated numerically (no arc-cosine formula), and those of the reference."""
+    X1 = ntk._points(5, 4, 5) * np.array([[0.5], [1.0], [2.0], [3.0]])
+    X2 = ntk._points(6, 3, 5)
+    nngp, ntk_ = _kernels_by_quadrature(X1, X2, 3, 1.3, 0.5)
+    np.testing.assert_allclose(ntk.DEEP_NNGP, nngp, rtol=1e-8)
+    np.testing.assert_allclose(ntk.DEEP_NTK, ntk_, rtol=1e-8)
+    ref = GRADING.relu_ntk(X1, X2, 3, 1.3, 0.5)
+    np.testing.assert_allclose(ntk.DEEP_NNGP, ref[0], rtol=1e-9)
+    np.testing.assert_allclose(ntk.DEEP_NTK, ref[1], rtol=1e-9)
+
+
+def test_relu_ntk_without_sigma_b_loses_visible_points_with_a_hint_naming_sigma_b():
+    """Before issue 12 it kept 3 of 4 visible points with no hint."""
+    fn = functools.partial(relu_ntk_variant, mistake="no b_std^2 after the first layer")
+    points, text = grade("relu_ntk", fn, tests="visible")
+    assert points < 2.7 and text.count("sigma_b") >= 2, text
+    assert "sigma_b" in assert_loses("relu_ntk", fn)
+    # the hint is about b_std: a mistake that is wrong at b_std = 0 as well does not get it
+    assert "sigma_b" not in grade("relu_ntk", functools.partial(relu_ntk_variant, mistake="no 1/d"), "visible")[1]
+
+
+def test_relu_ntk_swapped_outputs_get_a_hint_in_the_visible_checks():
+    text = assert_loses("relu_ntk", functools.partial(relu_ntk_variant, mistake="returns (ntk, nngp)"), "visible")
+    assert "the two outputs look swapped" in text, text
+
+
+def test_relu_ntk_ratio_hint_once_per_check_and_only_for_a_constant_ratio():
+    """Before issue 12 a ratio hint was printed once per entry, with eight different factors in one check."""
+    _, text = grade("relu_ntk", functools.partial(relu_ntk_variant, mistake="W_std instead of W_std squared"),
+                    "visible")
+    checks = text.split("  [")[1:]
+    assert all(c.count("hint:") <= 1 for c in checks), text
+    assert "hint: your nngp and ntk are both about 0.3536 times the expected ones everywhere" in text
+    diagonal = next(c for c in checks if c.startswith("FAIL] X1 with itself"))
+    assert "times the expected" not in diagonal  # the ratio differs from entry to entry: no factor to name
 
 
 # ==============================================================================================================
@@ -398,6 +473,45 @@ def test_ntkmlp_correct_alternatives_keep_full_marks(fn):
 @pytest.mark.parametrize("mistake", NTKMLP_MISTAKES)
 def test_ntkmlp_wrong_implementations_lose_points(mistake):
     assert_loses("NTKMLP", functools.partial(MLPVariant, mistake=mistake))
+
+
+def test_init_acceptance_region_fails_a_correct_init_with_probability_below_1e_minus_8():
+    """The bounds of ntk.init_bounds against the exact distributions (scipy): the mean of n N(0, 1) entries is
+    N(0, 1/n), n times the mean square is chi-square with n degrees of freedom, the KS distance has the
+    distribution scipy.stats.kstwo; each test fails a correct initialization with probability <= INIT_P."""
+    from scipy import stats
+    for n in (1, 7, 100, 600, 2048, 262144):
+        b = ntk.init_bounds(n)
+        assert 2 * stats.norm.sf(b["mean"] * np.sqrt(n)) <= ntk.INIT_P
+        assert stats.chi2.sf(n * b["m2_high"], n) <= ntk.INIT_P / 2
+        assert b["m2_low"] <= 0 or stats.chi2.cdf(n * b["m2_low"], n) <= ntk.INIT_P / 2
+        assert stats.kstwo.sf(b["ks"], n) <= ntk.INIT_P
+
+
+def nn_linear_default_init(d_in, width, depth, W_std=np.sqrt(2), b_std=0.0):
+    """Wrong: nn.Linear layers scaled in the forward pass as they should be, but PyTorch's default
+    initialization U(±1/sqrt(fan_in)) kept instead of N(0, 1)."""
+    sizes = [d_in] + [width] * depth + [1]
+
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.layers = torch.nn.ModuleList(torch.nn.Linear(a, b) for a, b in zip(sizes, sizes[1:]))
+
+        def forward(self, x):
+            for i, layer in enumerate(self.layers):
+                x = torch.relu(x) if i else x
+                x = W_std / np.sqrt(layer.in_features) * (x @ layer.weight.T) + b_std * layer.bias
+            return x
+    return Net()
+
+
+def test_ntkmlp_default_nn_linear_init_fails_the_small_network_too():
+    """Before issue 12 only the number of parameters of the small NTKMLP(6, 32, 0) was checked: PyTorch's
+    default initialization passed "each entry N(0, 1)" there."""
+    text = assert_loses("NTKMLP", nn_linear_default_init, "visible")
+    small = next(c for c in text.split("  [")[1:] if "NTKMLP(6, 32, 0" in c)
+    assert small.startswith("FAIL]") and "PyTorch's default initialization" in small, text
 
 
 def test_ntkmlp_hint_on_standard_parametrization():
@@ -624,8 +738,237 @@ def test_ntk_class_through_nbgrader(tmp_path):
     expected_partial = grade("ntk_predict", functools.partial(predict_variant, mistake="one step too many"))[0]
     assert 0 < expected_partial < ntk.POINTS["ntk_predict"]
     assert got["partial"].scores == {"check_empirical_ntk": 0, "check_relu_ntk": 4, "check_NTKMLP": 0,
-                                    "check_ntk_predict": expected_partial, "written_finite_width": 0}
+                                    "check_ntk_predict": expected_partial, "check_ntk_theta": 0,
+                                    "written_finite_width": 0}
     assert got["loops"].scores == dict(full, check_ntk_predict=0, written_finite_width=0)
     assert "check_ntk_predict raised KeyboardInterrupt" in " ".join(got["loops"].notes) or \
         "timed out" in " ".join(got["loops"].notes), got["loops"].notes
     assert not warnings
+
+
+# ==============================================================================================================
+# Part 5, the derivation ntk_theta (autograder.derivation): the closed form against relu_ntk, wrong forms lose,
+# equivalent forms keep full marks
+# ==============================================================================================================
+import sympy as sp  # noqa: E402
+
+R1, R2, THETA, SW, SB = sp.symbols("r1 r2 theta sigma_w sigma_b", positive=True)
+D = sp.Symbol("d", positive=True, integer=True)
+_Q1, _Q2 = SW**2 * R1**2 / D + SB**2, SW**2 * R2**2 / D + SB**2
+_C = SW**2 * R1 * R2 * sp.cos(THETA) / D + SB**2
+_ROOT = sp.sqrt(_Q1 * _Q2 - _C**2)
+_PHI = sp.acos(_C / sp.sqrt(_Q1 * _Q2))
+
+
+def _pair(r1, r2, theta, d, seed):
+    """Two vectors of R^d with norms r1, r2 at angle theta (d >= 2)."""
+    rng = np.random.default_rng(seed)
+    q, _ = np.linalg.qr(rng.normal(size=(d, 2)))
+    return (r1 * q[:, 0])[None], (r2 * (np.cos(theta) * q[:, 0] + np.sin(theta) * q[:, 1]))[None]
+
+
+def test_ntk_theta_reference_matches_relu_ntk_at_depth_one():
+    """The reference of grading.py against the recursion relu_ntk(..., depth=1), at random points of the domain
+    (sigma_b > 0 included, where the covariance's angle differs from the inputs' angle)."""
+    grading = instructor_module("ntk")
+    ref = grading.ntk_theta(R1, R2, THETA, D, SW, SB)
+    rng = np.random.default_rng(5)
+    for i in range(40):
+        r1, r2, theta = rng.uniform(0.2, 3), rng.uniform(0.2, 3), rng.uniform(0.01, 3.13)
+        d, sw, sb = int(rng.integers(2, 65)), rng.uniform(0.3, 2.5), rng.uniform(0, 1.5)
+        x1, x2 = _pair(r1, r2, theta, d, i)
+        want = grading.relu_ntk(x1, x2, 1, W_std=sw, b_std=sb)[1][0, 0]
+        got = float(ref.subs({R1: r1, R2: r2, THETA: theta, D: d, SW: sw, SB: sb}).evalf(20))
+        assert abs(got - want) <= 1e-10 * max(1.0, abs(want)), (i, got, want)
+
+
+def test_ntk_theta_visible_values_come_from_relu_ntk():
+    grading = instructor_module("ntk")
+    for point, value in ntk.NTK_THETA.examples:
+        p = {k: float(sp.sympify(v)) for k, v in point.items()}
+        x1, x2 = _pair(p["r1"], p["r2"], p["theta"], int(p["d"]), 0)
+        want = grading.relu_ntk(x1, x2, 1, W_std=p["sigma_w"], b_std=p["sigma_b"])[1]
+        assert abs(float(sp.sympify(value)) - want[0, 0]) < 1e-12, (point, value, want)
+
+
+NTK_THETA_RIGHT = {
+    "acos, as the course writes it": SW**2 / (2 * sp.pi) * (_ROOT + 2 * (sp.pi - _PHI) * _C) + SB**2,
+    "atan2 of (sqrt(q q' - c^2), c)": SW**2 / (2 * sp.pi) * (_ROOT + 2 * (sp.pi - sp.atan2(_ROOT, _C)) * _C) + SB**2,
+    "the other branch: pi - acos(u) = acos(-u), expanded":
+        sp.expand(SW**2 / (2 * sp.pi) * _ROOT + SW**2 / sp.pi * sp.acos(-_C / sp.sqrt(_Q1 * _Q2)) * _C) + SB**2,
+    "Sigma^2 + Sigmadot^2 * Theta^1 with sqrt(q) sqrt(q') and the correlation rho":
+        (SW**2 * sp.sqrt(_Q1) * sp.sqrt(_Q2) * (sp.sqrt(1 - (_C / (sp.sqrt(_Q1) * sp.sqrt(_Q2)))**2)
+                                                + (sp.pi - sp.acos(_C / (sp.sqrt(_Q1) * sp.sqrt(_Q2))))
+                                                * _C / (sp.sqrt(_Q1) * sp.sqrt(_Q2))) / (2 * sp.pi) + SB**2
+         + SW**2 * (sp.pi - sp.acos(_C / (sp.sqrt(_Q1) * sp.sqrt(_Q2)))) / (2 * sp.pi) * _C),
+    "as text, numpy names": ("sigma_w**2/(2*pi)*(sqrt((sigma_w**2*r1**2/d + sigma_b**2)*(sigma_w**2*r2**2/d + "
+                             "sigma_b**2) - (sigma_w**2*r1*r2*cos(theta)/d + sigma_b**2)**2) + 2*(pi - arccos("
+                             "(sigma_w**2*r1*r2*cos(theta)/d + sigma_b**2)/sqrt((sigma_w**2*r1**2/d + sigma_b**2)*"
+                             "(sigma_w**2*r2**2/d + sigma_b**2))))*(sigma_w**2*r1*r2*cos(theta)/d + sigma_b**2)) "
+                             "+ sigma_b**2"),
+}
+_PSI = THETA  # the inputs' angle
+NTK_THETA_WRONG = {
+    "the NNGP (missing the Sigmadot Theta^1 term)": (SW**2 / (2 * sp.pi) * (_ROOT + (sp.pi - _PHI) * _C) + SB**2,
+                                                     "NNGP"),
+    "the inputs' angle instead of the covariance's": (SW**2 / (2 * sp.pi) * (_ROOT + 2 * (sp.pi - _PSI) * _C)
+                                                      + SB**2, "angle of the first layer's covariance"),
+    "no 1/d": (SW**2 / (2 * sp.pi) * (_ROOT + 2 * (sp.pi - _PHI) * _C) + SB**2).subs(D, 1),
+    "sigma_w instead of sigma_w**2 in front": SW / (2 * sp.pi) * (_ROOT + 2 * (sp.pi - _PHI) * _C) + SB**2,
+    "a sign: pi + phi": SW**2 / (2 * sp.pi) * (_ROOT + 2 * (sp.pi + _PHI) * _C) + SB**2,
+    "the last bias missing": (SW**2 / (2 * sp.pi) * (_ROOT + 2 * (sp.pi - _PHI) * _C), "sigma_b^2 is missing"),
+    "twice the answer (Cho & Saul's k1 with W_std^2 = 2 counted twice)":
+        (2 * (SW**2 / (2 * sp.pi) * (_ROOT + 2 * (sp.pi - _PHI) * _C) + SB**2), "twice the expected one"),
+}
+
+
+@pytest.mark.parametrize("form", list(NTK_THETA_RIGHT))
+def test_ntk_theta_equivalent_forms_keep_full_marks(form):
+    assert_full("ntk_theta", NTK_THETA_RIGHT[form])
+
+
+@pytest.mark.parametrize("mistake", list(NTK_THETA_WRONG))
+def test_ntk_theta_wrong_forms_score_zero_with_a_hint(mistake):
+    wrong = NTK_THETA_WRONG[mistake]
+    expr, hint = wrong if isinstance(wrong, tuple) else (wrong, "differs from the expected one")
+    points, text = grade("ntk_theta", expr)
+    assert points == 0, text
+    assert "differs from the expected one at r1 = " in text and hint in text, text
+
+
+# ==============================================================================================================
+# Per-student variants of ntk_theta (autograder.variants): each student's sigma_w and sigma_b
+# ==============================================================================================================
+from autograder import variants  # noqa: E402
+
+_GENERAL = NTK_THETA_RIGHT["acos, as the course writes it"]
+
+
+def _two_students():
+    """Two course ids whose variants differ in both values (found by scanning ids, not hard-coded draws)."""
+    first = variants.draw("ntk_theta", "student-0", ntk.NTK_THETA.variant)
+    for i in range(1, 200):
+        other = variants.draw("ntk_theta", f"student-{i}", ntk.NTK_THETA.variant)
+        if all(other[k] != first[k] for k in first):
+            return ("student-0", first), (f"student-{i}", other)
+    raise AssertionError("no two different variants in 200 ids")
+
+
+def _numbers(values):
+    """The answer a student writes with their own numbers substituted for sigma_w and sigma_b."""
+    return _GENERAL.subs({SW: sp.sympify(values["sigma_w"]), SB: sp.sympify(values["sigma_b"])})
+
+
+def test_variants_are_deterministic_and_spread_over_the_choices():
+    assert variants.draw("ntk_theta", "alice", ntk.NTK_THETA.variant) == \
+        variants.draw("ntk_theta", "alice", ntk.NTK_THETA.variant)
+    drawn = {tuple(variants.draw("ntk_theta", f"s{i}", ntk.NTK_THETA.variant).values()) for i in range(300)}
+    assert len(drawn) > 40  # of 56 combinations
+
+
+def test_each_student_is_graded_against_their_own_variant_and_a_copier_loses():
+    (a, va), (b, vb) = _two_students()
+    for student, mine, theirs in [(a, va, vb), (b, vb, va)]:
+        with variants.grading_student(student):
+            points, text = grade("ntk_theta", _numbers(mine))
+            assert points == 2, text
+            points, text = grade("ntk_theta", _numbers(theirs))  # another student's numbers
+            assert points == 0, text
+            assert f"graded with the values of course id {student!r}" in text
+            assert_full("ntk_theta", _GENERAL)  # the general closed form is right for everyone
+
+
+def test_the_variant_is_the_nbgrader_ids_and_a_declared_id_that_differs_is_flagged():
+    import nbformat
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell('STUDENT_ID = "bob"')])
+    assert variants.declared_id(nb) == "bob"
+    assert variants.mismatch(nb, "bob") is None
+    assert "declares course id 'bob' but is submitted as 'alice'" in variants.mismatch(nb, "alice")
+    nb.cells[0].source = 'STUDENT_ID = ""'
+    assert variants.declared_id(nb) is None and variants.mismatch(nb, "alice") is None
+
+
+def test_the_instructor_report_lists_each_students_variant():
+    from autograder.report import summary
+    from autograder.results import PartResult, SubmissionResult
+    (a, va), (b, vb) = _two_students()
+    results = [SubmissionResult(s, [PartResult("check_ntk_theta", "auto", 2, 2, "", "ok")]) for s in (a, b)]
+    text = summary(results, "ntk")
+    for s, v in ((a, va), (b, vb)):
+        assert f"{s}: ntk_theta: sigma_w = {v['sigma_w']}, sigma_b = {v['sigma_b']}" in text, text
+
+
+@pytest.mark.slow
+def test_variants_through_both_engines(tmp_path):
+    """Two students answer with their own numbers and keep full marks; a third submits the first's notebook
+    (his numbers, his declared id) and scores 0 on the part, flagged; through the isolated engine and plain
+    nbgrader (whose kernel learns the student from TFDL_STUDENT)."""
+    import nbformat
+    from autograder import nbgrading
+    from tests.conftest import add_submission, fill, make_course
+
+    course = make_course(tmp_path, ["ntk"])
+    nbgrading.release(course, "ntk")
+    release = nbformat.read(course / "exercises" / "ntk" / "ntk.ipynb", as_version=4)
+    (a, va), (b, vb) = _two_students()
+    copier = next(f"copier-{i}" for i in range(200) if variants.draw("ntk_theta", f"copier-{i}",
+                                                                      ntk.NTK_THETA.variant) != va)
+
+    def notebook(declared, values):
+        nb = fill(release, {"ntk_theta": f"ntk_theta = sp.sympify({sp.sstr(_numbers(values))!r})"})
+        for cell in nb.cells:
+            if cell.cell_type == "code" and cell.source.rstrip().endswith('STUDENT_ID = ""'):
+                cell.source = cell.source.replace('STUDENT_ID = ""', f'STUDENT_ID = "{declared}"')
+        return nb
+
+    folder = tmp_path / "submissions"
+    add_submission(folder, a, "ntk", notebook(a, va))
+    add_submission(folder, b, "ntk", notebook(b, vb))
+    add_submission(folder, copier, "ntk", notebook(a, va))  # a's notebook, submitted by someone else
+    for engine in ("isolated", "nbgrader"):
+        if engine == "isolated":
+            results, _ = nbgrading.grade_isolated(course, "ntk", folder, workers=1)
+        else:
+            results, _ = nbgrading.grade(course, "ntk", folder, cell_timeout=120)
+        got = {r.student: r for r in results}
+        assert got[a].scores["check_ntk_theta"] == 2, (engine, got[a].parts)
+        assert got[b].scores["check_ntk_theta"] == 2, (engine, got[b].parts)
+        assert got[copier].scores["check_ntk_theta"] == 0, (engine, got[copier].parts)
+        assert not got[a].flags and not got[b].flags, engine
+        assert any(f"declares course id {a!r} but is submitted as {copier!r}" in f for f in got[copier].flags), \
+            (engine, got[copier].flags)
+
+
+@pytest.mark.slow
+def test_isolated_engine_feedback_is_short_and_shows_prints_and_the_line(tmp_path):
+    """Issue 12, point 3, through the isolated engine on a whole release notebook: an untouched part says "not
+    implemented yet" once (not once per check); a student's own print output is shown (truncated) and an error
+    names the line of the student's cell; the headline is worded from the counts."""
+    import nbformat
+    from autograder import nbgrading
+    from autograder.submission import grade_submission
+    from tests.conftest import add_submission, fill, make_course
+
+    course = make_course(tmp_path, ["ntk"])
+    nbgrading.release(course, "ntk")
+    release = nbformat.read(course / "exercises" / "ntk" / "ntk.ipynb", as_version=4)
+    chatty = ("def relu_ntk(X1, X2, depth, W_std=np.sqrt(2), b_std=0.0):\n"
+              "    print('shapes', X1.shape, X2.shape)\n"
+              "    K = X1 @ X2.T\n"
+              "    return K, K[7]\n")
+    submissions = tmp_path / "submissions"
+    add_submission(submissions, "untouched", "ntk", release)
+    add_submission(submissions, "chatty", "ntk", fill(release, {"relu_ntk": chatty}))
+    untouched = grade_submission(course, "ntk", "untouched", submissions / "untouched" / "ntk.ipynb")
+    for part in untouched.parts:
+        if part.grade_id in ("check_empirical_ntk", "check_relu_ntk", "check_NTKMLP", "check_ntk_predict"):
+            assert part.feedback.count("not implemented yet") == 1, part.feedback
+            assert len(part.feedback.splitlines()) == 1, part.feedback
+    relu = {p.grade_id: p for p in grade_submission(course, "ntk", "chatty",
+                                                    submissions / "chatty" / "ntk.ipynb").parts}["check_relu_ntk"]
+    text = relu.feedback
+    assert text.startswith("relu_ntk: none of the ") and "all checks" not in text, text
+    assert "IndexError: index 7 is out of bounds" in text and "(line 4 of cell relu_ntk in relu_ntk: return K, K[7])" \
+        in text, text
+    assert "Your code printed during these checks" in text and "    | shapes (5, 3) (5, 3)" in text, text
+    assert text.count("    | shapes") <= 12

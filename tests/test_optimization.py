@@ -426,6 +426,17 @@ def slope_variant(make_model, x, widths, seeds, mistake=None, norm=hessian_lancz
         return float(np.polyfit(np.log(w), np.log(means), 1)[0])
 
 
+@pytest.mark.parametrize("part, value", [("hessian_norm", 2.0), ("hessian_norm", 1.0), ("hessian_norm", 0.0),
+                                         ("hessian_slope", 0.0), ("hessian_slope", -1.0), ("hessian_slope", 1.0)])
+def test_a_constant_earns_nothing(part, value):
+    """No Hessian norm of a visible case is a round number (the quadratic module's is 2 |x . c| = 2.3); the slopes
+    0 and -1 of the visible experiments are what a constant returns, so those checks are gated (they count once
+    another check passes)."""
+    for tests in ("visible", "all"):
+        points, text = grade(part, lambda *args, **kwargs: value, tests)
+        assert points == 0, text
+
+
 SLOPE_MISTAKES = ["constant -1/2", "log10 of the norm, ln of the width", "axes swapped", "no logarithms",
                   "intercept", "sign flipped", "Frobenius norm inside", "signed Rayleigh quotient inside",
                   "log of the width's index"]
@@ -557,7 +568,7 @@ def test_visible_literals_are_recomputed_by_the_references():
     x = v["x_relu"]
     assert np.isclose(GRADING.hessian_norm(optimization.relu_one_hidden(3, 16, seed=2), x),
                       np.sqrt(x.numpy() @ x.numpy() + 1), rtol=1e-12)
-    assert np.allclose(GRADING.hessian_spectrum(optimization.Quadratic(), v["x_quad"]), [-2.0, 0.5, 1.0])
+    assert np.allclose(GRADING.hessian_spectrum(optimization.Quadratic(), v["x_quad"]), [-2.3, 0.575, 1.15])
 
 
 def test_the_student_side_module_has_no_general_reference():

@@ -110,6 +110,17 @@ def test_mp_density_wrong_implementations_lose_points(mistake):
     assert_loses("mp_density", functools.partial(mp_variant, mistake=mistake))
 
 
+@pytest.mark.parametrize("fn", [lambda x, gamma, sigma2=1.0: np.zeros_like(np.asarray(x, dtype=float)),
+                                lambda x, gamma, sigma2=1.0: np.where(np.asarray(x, dtype=float) > 0, 0.0, np.nan)],
+                         ids=["zeros", "zeros for x > 0"])
+def test_mp_density_zero_outside_the_support_alone_earns_nothing(fn):
+    """The density vanishes outside (l_-, l_+), which the zero function satisfies too: that check is gated (it
+    counts once a value check passes)."""
+    for tests in ("visible", "all"):
+        points, text = grade("mp_density", fn, tests)
+        assert points == 0, text
+
+
 def test_mp_density_hint_names_the_atom():
     text = assert_loses("mp_density", functools.partial(mp_variant, mistake="normalized to mass 1"))
     assert "1/gamma" in text
@@ -455,6 +466,18 @@ def test_spectrum_gap_wrong_implementations_lose_points(mistake):
     assert_loses("spectrum_gap", fn, tests="visible")   # the visible checks alone already catch these
 
 
+@pytest.mark.parametrize("fn", [lambda activation, n, d, N, seed: float(seed),
+                                lambda activation, n, d, N, seed: 0.0,
+                                lambda activation, n, d, N, seed: 1.0 / n],
+                         ids=["the seed", "a constant 0", "1 / n"])
+def test_spectrum_gap_comparisons_and_bounds_alone_earn_nothing(fn):
+    """The upper bounds (0 passes them) and the comparison of two sizes (anything that grows with the seed, or
+    shrinks with n, passes it) are gated: without a gap in the d = 3 band they earn nothing, hidden checks
+    included."""
+    points, text = grade("spectrum_gap", fn, "all")
+    assert points == 0, text
+
+
 def test_gap_bands_hold_for_fresh_seeds_of_the_reference():
     """Seeds 100-102 (not the 0-59 of the measurement) stay inside the bands; a wrong variant stays outside."""
     relu = GRADING.ACTIVATIONS["relu"][0]
@@ -524,13 +547,15 @@ def test_random_matrices_class_through_both_engines(tmp_path):
     release = nbformat.read(course / "exercises" / "random_matrices" / "random_matrices.ipynb", as_version=4)
     solution = {c.metadata["nbgrader"]["grade_id"]: c.source for c in source_notebook("random_matrices").cells
                 if c.metadata.get("nbgrader", {}).get("solution") and c.cell_type == "code"}
-    # inline code (the isolated engine's sandbox cannot import tests/): the density without its factor 2
+    # inline code (the isolated engine's sandbox cannot import tests/): the density normalized to mass 1, right
+    # only for gamma <= 1 (for gamma > 1 the right mass is 1/gamma, the atom at 0 carrying the rest)
     wrong_mp = ("import numpy as np\n\ndef mp_density(x, gamma, sigma2=1.0):\n"
                 "    x = np.asarray(x, dtype=float)\n"
                 "    lm, lp = sigma2 * (1 - np.sqrt(gamma)) ** 2, sigma2 * (1 + np.sqrt(gamma)) ** 2\n"
                 "    inside = (x > lm) & (x < lp)\n"
                 "    safe = np.where(inside, x, 1.0)\n"
-                "    return np.where(inside, np.sqrt((lp - safe) * (safe - lm)) / (np.pi * sigma2 * gamma * safe), 0.0)\n")
+                "    return np.where(inside, np.sqrt((lp - safe) * (safe - lm))"
+                " / (2 * np.pi * sigma2 * min(gamma, 1.0) * safe), 0.0)\n")
     wrong_ns: dict = {}
     exec(wrong_mp, wrong_ns)
     partial = {"mp_density": wrong_mp, "gaussian_moments": solution["gaussian_moments"]}

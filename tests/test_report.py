@@ -32,7 +32,7 @@ def test_summary_has_distribution_failure_rates_hints_and_flags():
     assert "4 submissions, max 5" in text and "mean 2.25" in text
     assert "test_a (2 points): 2 of 4 below full marks (50%)" in text
     assert "test_b (3 points): 3 of 4 below full marks (75%)" in text
-    assert "failed by 2: hidden case 0" in text and "2 x hint: transposed?" in text
+    assert "failed by 2: hidden case 0" in text and "2 students: hint: transposed?" in text
     assert "explain: written answer" in text
     assert "dan: grade cell test_b edited" in text and "dan: square: time limit" in text
 
@@ -44,3 +44,17 @@ def test_csv_has_one_row_per_student(tmp_path):
     assert rows[1]["test_b"] == "1" and rows[1]["total"] == "3" and rows[1]["explain"] == ""
     assert rows[3]["flags"].startswith("grade cell test_b edited")
     assert txt_path.read_text().startswith("Assignment toy")
+
+
+def test_a_common_hint_counts_once_per_student_whatever_its_numbers():
+    """Before issue 12 one student's ratio hints with eight different factors made eight "common hints"."""
+    def student(name, factors):
+        checks = [CheckResult(f"case {i}", False, f"kernel off\nhint: your ntk is about {c} times the expected one")
+                  for i, c in enumerate(factors)]
+        return SubmissionResult(name, [PartResult("test_b", "auto", 3, 0, "", "ok", checks)])
+    text = summary([student("ann", [0.3536, 0.714, 0.5931, 2.5, 1e-3, 7, 8, 9]), student("bob", [2.0]),
+                    student("cat", [2.0])], "toy")
+    hint_lines = [line for line in text.splitlines() if "hint:" in line]
+    assert hint_lines == ["      3 students: hint: your ntk is about … times the expected one"], text
+    single = summary([student("bob", [2.0]), student("cat", [2.0])], "toy")
+    assert "2 students: hint: your ntk is about 2.0 times the expected one" in single

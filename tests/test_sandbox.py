@@ -181,3 +181,169 @@ def test_arrays_keep_their_shape_across_the_boundary_zero_dimensional_included()
     assert np.shape(zero_d) == () and float(zero_d) == 3.0
     assert empty.shape == (2, 0)
     assert transposed.shape == (3, 2) and transposed.tolist() == [[0, 3], [1, 4], [2, 5]]
+
+
+# -- issue 21: limits on the process tree and on what crosses from the sandbox ------------------------------------
+_BOMB = ("import os, time\n"
+         "def bomb(n, sleep):\n    made = 0\n    for _ in range(n):\n        try:\n            pid = os.fork()\n"
+         "        except OSError as exc:\n            return made, str(exc)\n        if pid == 0:\n"
+         "            time.sleep(sleep)\n            os._exit(0)\n        made += 1\n    return made, None\n")
+
+
+@needs_bwrap
+def test_a_fork_bomb_stops_at_the_process_limit_and_leaves_another_sandbox_alone():
+    """A bounded bomb (200 forks, so that a failed limit cannot take the machine down): it stops at the limit,
+    the grader stays responsive, and another student's sandbox running at the same time can still fork."""
+    limits = Limits(wall_seconds=30, processes=32)
+    with Sandbox(limits) as one, Sandbox(limits) as other:
+        assert one.execute(_BOMB)[0] is None and other.execute(_BOMB)[0] is None
+        start = time.monotonic()
+        made, error = one.call("bomb", (200, 15), {})  # its children stay alive while the other one forks
+        assert made < 32 and error and "Resource temporarily unavailable" in error
+        assert other.call("bomb", (10, 0), {}) == (10, None)
+        assert one.call("bomb", (1, 0), {})[0] == 0  # still at its limit, and still answering
+        assert time.monotonic() - start < 20
+
+
+def test_an_answer_over_the_limit_fails_only_that_call():
+    with Sandbox(Limits(wall_seconds=30, answer_mb=1)) as sb:
+        sb.execute("import numpy as np\ndef big(n):\n    return np.zeros(n)\ndef text(n):\n    return 'x' * n\n"
+                   "def many(n):\n    return [[] for _ in range(n)]\ndef deep(n):\n    out = []\n"
+                   "    for _ in range(n):\n        out = [out]\n    return out\n")
+        encoded = 4 * 8 * 10 ** 6 / 3 / 2 ** 20  # 10**6 float64 as base64
+        with pytest.raises(RemoteError, match=rf"an answer of {encoded:.0f} MB is over the limit of 1 MB"):
+            sb.call("big", (10 ** 6,), {})
+        with pytest.raises(RemoteError, match=r"an answer of 2 MB is over the limit of 1 MB"):
+            sb.call("text", (2 * 2 ** 20,), {})
+        with pytest.raises(RemoteError, match=r"an answer of 100001 items is over the limit of 100000 items"):
+            sb.call("many", (10 ** 6,), {})
+        with pytest.raises(Exception, match="nested too deeply"):
+            sb.call("deep", (10_000,), {})
+        assert sb.alive() and sb.call("big", (3,), {}).tolist() == [0, 0, 0]  # only those calls failed
+
+
+_FORGE = ("import fcntl, os, struct\n"
+          "def forge(header, body):\n"
+          "    for fd in map(int, os.listdir('/proc/self/fd')):\n"
+          "        try:\n            target = os.readlink(f'/proc/self/fd/{fd}')\n"
+          "            mode = fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE\n        except OSError:\n"
+          "            continue\n"
+          "        if target.startswith('pipe:') and mode == os.O_WRONLY:\n"
+          "            os.write(fd, struct.pack('<Q', header) + body)\n"
+          "    import time\n    time.sleep(30)\n")
+
+
+@pytest.mark.parametrize("answer_mb, header, body, message", [
+    (1, 2 ** 40, b"", r"an answer of 1048576 MB is over the limit of 1 MB"),
+    (4, 3 * 600_000 + 1, b"[" + b"[]," * 600_000, r"an answer of \d+ items is over the limit of 100000 items"),
+])
+def test_the_grader_refuses_a_forged_answer_before_decoding_it(answer_mb, header, body, message):
+    """A student who writes to the answer pipe directly: the size, then the structure, are checked before
+    anything is read or parsed; the sandbox is stopped (it broke the protocol)."""
+    with Sandbox(Limits(wall_seconds=10, answer_mb=answer_mb)) as sb:
+        sb.execute(_FORGE)
+        with pytest.raises(SandboxError, match=message):
+            sb.call("forge", (header, body[:header]), {})
+        assert not sb.alive()
+
+
+def test_a_sandbox_that_ran_out_of_memory_or_holds_it_is_exhausted():
+    """What decides that the next part gets a fresh sandbox (autograder.submission)."""
+    with Sandbox(Limits(wall_seconds=30)) as sb:
+        sb.execute("import numpy as np\nblocks = []\ndef hog():\n    try:\n        while True:\n"
+                   "            blocks.append(np.empty(2 ** 27))\n    except MemoryError:\n        return len(blocks)\n"
+                   "def bomb():\n    return [np.empty(2 ** 27) for _ in range(10 ** 6)]\n")
+        assert sb.exhausted() is None
+        assert sb.call("hog", (), {}) > 0
+        assert "MB of its 6144 MB" in sb.exhausted()
+    with Sandbox(Limits(wall_seconds=30)) as sb:
+        sb.execute("import numpy as np\ndef bomb():\n    return [np.empty(2 ** 27) for _ in range(10 ** 6)]\n")
+        with pytest.raises(Exception, match="Unable to allocate"):
+            sb.call("bomb", (), {})
+        assert sb.exhausted() == "it ran out of memory"
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Warm sandboxes: a fork server per grading process (issue 20)
+# ----------------------------------------------------------------------------------------------------------------
+LEAVE_TRACES = """
+import builtins, os, sys, time
+builtins.LEFT_BY_STUDENT_ONE = 42
+sys.modules['json'].LEFT = 1
+open('/tmp/work/left.txt', 'w').write('answers')
+open('/tmp/left.txt', 'w').write('answers')
+os.makedirs('/tmp/work/private', exist_ok=True)
+os.chmod('/tmp/work/private', 0o700)
+if os.fork() == 0:  # a daemon of its own session, which tries to outlive the student
+    os.setsid()
+    while True:
+        time.sleep(0.1)
+"""
+
+LOOK_FOR_TRACES = """
+import builtins, json, os
+seen = {'builtin': hasattr(builtins, 'LEFT_BY_STUDENT_ONE'), 'module': hasattr(json, 'LEFT'),
+        'files': sorted(os.listdir('/tmp/work')) + sorted(os.listdir('/tmp')),
+        'processes': sorted(int(p) for p in os.listdir('/proc') if p.isdigit()), 'me': os.getpid()}
+"""
+
+
+@needs_bwrap
+def test_a_warm_sandbox_is_a_fresh_process_that_no_earlier_student_left_anything_in():
+    first = sandbox.fresh_sandbox(Limits(wall_seconds=20)).start()
+    server = first.server
+    assert server is not None and server.alive()
+    assert first.execute(LEAVE_TRACES, "student one")[0] is None
+    first.close()
+    second = sandbox.fresh_sandbox(Limits(wall_seconds=20)).start()
+    assert second.server is server  # the same warm server, a new process
+    assert second.execute(LOOK_FOR_TRACES, "student two")[0] is None
+    seen = second.names(["seen"])["seen"]["value"]
+    second.close()
+    seen = decode(seen)
+    assert not seen["builtin"] and not seen["module"]
+    assert set(seen["files"]) <= {".mpl", "work"}  # /tmp/work empty but for matplotlib's folder; /tmp: work
+    assert seen["processes"] == sorted({1, 2, seen["me"]})  # bwrap, the server, this process: no daemon
+
+
+@needs_bwrap
+def test_a_forked_sandbox_starts_in_milliseconds_and_keeps_its_limits():
+    box = sandbox.fresh_sandbox(Limits(wall_seconds=2, memory_mb=3072))
+    box.start()  # the server may start here (cold); the next one is a fork
+    box.close()
+    t = time.perf_counter()
+    box = sandbox.fresh_sandbox(Limits(wall_seconds=2, memory_mb=3072)).start()
+    assert time.perf_counter() - t < 2.0  # a cold start imports torch: seconds
+    try:
+        with pytest.raises(SandboxError, match="time limit"):
+            box.execute("while True:\n    pass\n")
+        box.start()  # a restart: another fork
+        error, _ = box.execute("import numpy as np\nx = np.ones(2 ** 32, dtype=np.uint8)\n")
+        assert error is not None and "MemoryError" in error
+        error, _ = box.execute("import torch\ny = float((torch.ones(3, 3) @ torch.ones(3, 3)).sum())\n")
+        assert error is None and decode(box.names(["y"])["y"]["value"]) == 27.0
+    finally:
+        box.close()
+
+
+@needs_bwrap
+def test_a_student_cannot_reach_the_server_and_a_dead_server_is_replaced():
+    box = sandbox.fresh_sandbox(Limits(wall_seconds=20)).start()
+    server = box.server
+    # the server's memory is closed to its children (not dumpable); its control socket is not theirs
+    error, _ = box.execute("import os\nopen(f'/proc/{os.getppid()}/mem', 'rb').read(1)\n")
+    assert error is not None and ("PermissionError" in error or "OSError" in error)
+    # a student who kills the server (if its user may) takes only its own process down with it
+    box.execute("import os, signal\ntry:\n    os.kill(os.getppid(), signal.SIGKILL)\nexcept OSError:\n    pass\n")
+    box.close()
+    starts = server.starts
+    import os
+    import signal
+    os.killpg(server.proc.pid, signal.SIGKILL)  # the server dies while it waits for the next student
+    server.proc.wait()
+    box = sandbox.fresh_sandbox(Limits(wall_seconds=20)).start()
+    try:
+        assert box.execute("x = 1 + 1")[0] is None
+        assert box.server is server and server.starts == starts + 1 and server.alive()
+    finally:
+        box.close()

@@ -318,3 +318,26 @@ def construction(k, t):
     j = t - 2
     knots = np.concatenate([np.arange(j + 1) / n, [(2 * j + 1) / (2 * n), 1.0]])
     return knots, np.concatenate([f(np.arange(j + 1) / n), [0.5, 0.5]])
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Derivation part ``pieces_on_interval`` (autograder.derivation): the number of linear pieces of the k-fold tent
+# map f_k on [a, b], 0 < a < 1/2 < b < 1. f_k is affine with slope +-2^k on each I_j = [j 2^-k, (j+1) 2^-k] and no
+# two neighbours merge, so the pieces are the I_j that meet (a, b): j = floor(2^k a), ..., ceiling(2^k b) - 1.
+# Checked against count_linear_pieces(sawtooth_net(k), a, b) above in tests/test_depth.py.
+# ----------------------------------------------------------------------------------------------------------------
+def pieces_on_interval(a, b, k):
+    import sympy as sp
+    return sp.ceiling(2**k * b) - sp.floor(2**k * a)
+
+
+def pieces_on_interval_slips(a, b, k):
+    import sympy as sp
+    return {
+        "this counts the whole pieces only: the partial pieces at both ends of [a, b] count too":
+            sp.floor(2**k * b) - sp.ceiling(2**k * a),
+        "this is the length of [a, b] in units of a piece, not a number of pieces: a piece that [a, b] only cuts "
+        "counts as one": 2**k * (b - a),
+        "ceiling(2^k (b - a)) depends only on the length of [a, b]; the count depends on where a and b fall in the "
+        "grid j 2^-k": sp.ceiling(2**k * (b - a)),
+    }

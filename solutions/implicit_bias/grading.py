@@ -319,3 +319,24 @@ def diag_gd(X, y, alpha, lr, steps):
         g = X.T @ (X @ (u * u - v * v) - y) / len(y)
         u, v = u - 2 * lr * u * g, v + 2 * lr * v * g
     return u * u - v * v
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Derivation part ``diag_limit`` (autograder.derivation): the first coordinate of the limit of the diagonal network
+# as alpha -> 0 (Woodworth et al. 2020: the minimum-l1 interpolant), for one example x = (x1, x2), target y.
+# Checked against scipy's linear program for min |beta|_1 subject to <x, beta> = y in tests/test_implicit_bias.py.
+# ----------------------------------------------------------------------------------------------------------------
+def diag_limit(x1, x2, y):
+    """All the weight on the coordinate of the larger |x_i| (the min-l1 interpolant of one equation)."""
+    import sympy as sp
+    return sp.Piecewise((y / x1, sp.Abs(x1) > sp.Abs(x2)), (0, True))
+
+
+def diag_limit_slips(x1, x2, y):
+    import sympy as sp
+    return {
+        "this is the kernel regime's limit (alpha -> infinity, the minimum-l2 interpolant), not the rich one":
+            y * x1 / (x1**2 + x2**2),
+        "the coordinates are compared without absolute values: the min-l1 interpolant puts the weight where |x_i| "
+        "is largest": sp.Piecewise((y / x1, x1 > x2), (0, True)),
+    }

@@ -269,3 +269,41 @@ def layerwise_ntk(m, X1, X2):
     for i, W in enumerate(m.weights):
         K = K + (m.W_std**2 / W.shape[1] * A1[i] @ A2[i].T + m.b_std**2) * (D1[i] @ D2[i].T)
     return K
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Derivation part ``ntk_theta`` (autograder.derivation): Theta(x, x') of one hidden ReLU layer in closed form, in
+# r1 = |x|, r2 = |x'|, theta = the angle between x and x', the input dimension d, sigma_w = W_std, sigma_b = b_std
+# (book/conventions.md; checked against ``relu_ntk(..., depth=1)`` above in tests/test_ntk.py).
+# ----------------------------------------------------------------------------------------------------------------
+def _ntk_layer1(r1, r2, theta, d, sigma_w, sigma_b):
+    import sympy as sp
+    q1 = sigma_w**2 * r1**2 / d + sigma_b**2
+    q2 = sigma_w**2 * r2**2 / d + sigma_b**2
+    c = sigma_w**2 * r1 * r2 * sp.cos(theta) / d + sigma_b**2
+    return q1, q2, c, sp.acos(c / sp.sqrt(q1 * q2))
+
+
+def ntk_theta(r1, r2, theta, d, sigma_w, sigma_b):
+    """Theta^2 = Sigma^2 + Sigmadot^2 Theta^1 with Theta^1 = Sigma^1 = c:
+    sigma_w^2 / (2 pi) (sqrt(q1 q2 - c^2) + 2 (pi - phi) c) + sigma_b^2, phi the angle of the first layer's
+    covariance (not the angle of the inputs once sigma_b != 0)."""
+    import sympy as sp
+    q1, q2, c, phi = _ntk_layer1(r1, r2, theta, d, sigma_w, sigma_b)
+    return sigma_w**2 / (2 * sp.pi) * (sp.sqrt(q1 * q2 - c**2) + 2 * (sp.pi - phi) * c) + sigma_b**2
+
+
+def ntk_theta_slips(r1, r2, theta, d, sigma_w, sigma_b):
+    """{hint: the answer that mistake gives}: the mistakes the feedback names."""
+    import sympy as sp
+    q1, q2, c, phi = _ntk_layer1(r1, r2, theta, d, sigma_w, sigma_b)
+    root = sp.sqrt(q1 * q2 - c**2)
+    psi = sp.acos(sp.cos(theta))  # the angle of the inputs
+    return {
+        "this is the NNGP Sigma^2, not the NTK: the term Sigmadot^2 * Theta^1 (Theta^1 = Sigma^1) is missing":
+            sigma_w**2 / (2 * sp.pi) * (root + (sp.pi - phi) * c) + sigma_b**2,
+        "the arc-cosine formulas take the angle of the first layer's covariance, arccos(c / sqrt(q q')) with "
+        "c = sigma_w^2 <x, x'> / d + sigma_b^2, not the angle theta of the inputs (they differ once sigma_b != 0)":
+            sigma_w**2 / (2 * sp.pi) * (root + 2 * (sp.pi - psi) * c) + sigma_b**2,
+        "the last layer's bias sigma_b^2 is missing": sigma_w**2 / (2 * sp.pi) * (root + 2 * (sp.pi - phi) * c),
+    }

@@ -11,6 +11,7 @@ nbgrader and with the isolated grader and prints the table of tests/hostile/RESU
 from __future__ import annotations
 
 import json
+import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -25,6 +26,11 @@ NET = "def net(d):\n    return torch.nn.Sequential(torch.nn.Linear(d, 8), torch.
 HONEST = {"square": SQUARE, "normalize": NORMALIZE, "net": NET}
 WRONG_NET = "def net(d):\n    return torch.nn.Sequential(torch.nn.Linear(d, 1))"
 STUB = "def {0}(*args):\n    raise NotImplementedError()"
+# Address space taken without touching it (np.empty), so that the memory cases are quick and use no real memory.
+HOG = "try:\n    while True:\n        blocks.append(np.empty(2 ** 27))\nexcept MemoryError:\n    pass\n"
+MEMORY_BOMB_GLOBAL = "blocks = []\ndef square(x):\n    while True:\n        blocks.append(np.empty(2 ** 27))"
+HUNGRY = ("def normalize(X):\n    scratch = np.empty(3 * 2 ** 27)  # 3 GB of address space, honest if wasteful\n"
+          "    return X / np.linalg.norm(X, axis=1, keepdims=True)")
 
 
 @dataclass
@@ -80,6 +86,39 @@ def _move_to_end(gid):
     def f(nb):
         i = _cells_with(nb, gid)[0]
         nb.cells.append(nb.cells.pop(i))
+        return nb
+    return f
+
+
+def _meta(gid, **changes):
+    """Edit the nbgrader metadata of the cell with ``gid`` (its code untouched)."""
+    def f(nb):
+        for i in _cells_with(nb, gid)[:1]:
+            nb.cells[i].metadata.nbgrader.update(changes)
+        return nb
+    return f
+
+
+def _all_points(points):
+    def f(nb):
+        for c in nb.cells:
+            if c.metadata.get("nbgrader", {}).get("grade"):
+                c.metadata.nbgrader["points"] = points
+        return nb
+    return f
+
+
+def _strip_metadata(gid):
+    def f(nb):
+        nb.cells[_cells_with(nb, gid)[0]].metadata.pop("nbgrader")
+        return nb
+    return f
+
+
+def _both(*tampers):
+    def f(nb):
+        for t in tampers:
+            nb = t(nb)
         return nb
     return f
 
@@ -191,6 +230,49 @@ CASES: dict[str, Case] = {
                                why="the test cell of square turned into markdown"),
     "moves_test_cell": Case(HONEST, (0, 3, 2), flag="test_square moved", tamper=_move_to_end("test_square"),
                             why="the test cell of square moved to the end"),
+    # -- metadata a student can edit never decides points (issue 21, 1) ------------------------------------------
+    "edits_points": Case(HONEST, (2, 3, 2), flag="points 100", tamper=_all_points(100),
+                         why="every grade cell's metadata claims 100 points (code untouched)"),
+    "flips_grade_flags": Case(HONEST, (2, 3, 2), flag="the source decides", tamper=_both(
+        _meta("test_square", locked=False), _meta("test_normalize", grade=False), _meta("test_net", solution=True)),
+        why="test cells' locked, grade and solution flags flipped (code untouched)"),
+    "removes_metadata": Case(HONEST, (2, 3, 2), flag="metadata was removed", tamper=_strip_metadata("test_normalize"),
+                             why="the nbgrader metadata of normalize's test cell removed (code untouched)"),
+    "swaps_grade_id": Case(HONEST, (2, 3, 2), flag="grade id was changed", tamper=_meta("test_square",
+                                                                                        grade_id="test_net"),
+                           why="square's test cell relabelled with net's grade id"),
+    "solution_claims_points": Case(HONEST, (2, 3, 2), flag="claims to be graded",
+                                   tamper=_meta("square", grade=True, points=10),
+                                   why="square's solution cell marked graded with 10 points"),
+    "edits_metadata_and_test": Case(HONEST, (2, 0, 2), flag="test_normalize edited", tamper=_both(
+        _edit("test_normalize", "3"), _meta("test_square", points=50)),
+        why="normalize's test code replaced and square's points raised: only normalize's part is lost"),
+    # -- exhausting memory costs only the part that did it (issue 21, 3) -----------------------------------------
+    "memory_bomb_then_hungry": Case(dict(HONEST, square=MEMORY_BOMB_GLOBAL, normalize=HUNGRY), (0, 3, 2),
+                                    why="square fills a global until memory runs out; the honest normalize "
+                                        "then needs 3 GB"),
+    "memory_hog_cell": Case(dict(HONEST, square="blocks = []\n" + HOG + SQUARE, normalize=HUNGRY), (0, 3, 2),
+                            why="square's cell holds all the memory it can get (and defines square); "
+                                "normalize needs 3 GB"),
+    "memory_hog_call": Case(dict(HONEST, square="blocks = []\ndef square(x):\n" + textwrap.indent(HOG, "    ")
+                                 + "    return x * x", normalize=HUNGRY), (2, 3, 2),
+                            why="square returns the right value but keeps all the memory it can get; "
+                                "normalize needs 3 GB"),
+    # -- missing limits (issue 21, 4) -----------------------------------------------------------------------------
+    "fork_bomb": Case(HONEST, (2, 3, 2), extra=(
+        "import os\nfor _ in range(400):\n    try:\n        if os.fork() == 0:\n            import time\n"
+        "            time.sleep(20)\n            os._exit(0)\n    except OSError:\n        break"),
+        why="forks 400 processes that sleep (bounded, so that it cannot take a machine down)"),
+    "huge_return": Case(dict(HONEST, square="def square(x):\n    return np.zeros(3 * 10 ** 7)"), (0, 3, 2),
+                        why="square returns a 240 MB array"),
+    "huge_string": Case(dict(HONEST, normalize="def normalize(X):\n    return 'x' * 10 ** 8"), (2, 0, 2),
+                        why="normalize returns a 100 MB string"),
+    "deep_return": Case(dict(HONEST, normalize="def normalize(X):\n    out = []\n    for _ in range(10_000):\n"
+                                               "        out = [out]\n    return out"), (2, 0, 2),
+                        why="normalize returns a list nested 10 000 deep"),
+    "expensive_decode": Case(dict(HONEST, square="def square(x):\n    return [[] for _ in range(2_000_000)]"),
+                             (0, 3, 2), why="square returns two million empty lists (cheap to send, costly to "
+                                            "decode)"),
 }
 
 
