@@ -563,14 +563,16 @@ class Sandbox:
 
     def close(self) -> None:
         if self.proc is not None:
-            if isinstance(self.proc, _Child):
+            if isinstance(self.proc, _Child):  # the server kills it (and, before its next fork, all it left)
                 self.proc.kill()
+                self.proc.forget()
             else:
                 try:
                     os.killpg(self.proc.pid, signal.SIGKILL)
                 except (ProcessLookupError, PermissionError):
                     pass
-            self.proc.wait()
+            if not isinstance(self.proc, _Child):
+                self.proc.wait()
             for fd in (self._w, self._r):
                 with contextlib.suppress(OSError):
                     os.close(fd)
@@ -791,6 +793,12 @@ class _Child:
         if self.poll() is None:
             self.server.kill(self)
 
+    def forget(self) -> None:
+        """Nobody will ask for its exit status (a closed sandbox): the server's report of it is dropped."""
+        if self.returncode is None:
+            self.returncode = -signal.SIGKILL
+            self.server.forgotten.add(self.pid)
+
 
 class ForkServer:
     """One warm sandbox process that forks a fresh process for every student (issue 20).
@@ -811,6 +819,7 @@ class ForkServer:
         self.sock = None
         self.generation = 0
         self.exits: dict[int, int] = {}
+        self.forgotten: set[int] = set()
         self.starts = 0  # how many server processes this object started (a benchmark figure)
         self._ready = False
 
@@ -834,7 +843,7 @@ class ForkServer:
                                      stderr=subprocess.DEVNULL, preexec_fn=limit, pass_fds=(theirs.fileno(),),
                                      start_new_session=True)
         theirs.close()
-        self.sock, self.generation, self.exits = ours, self.generation + 1, {}
+        self.sock, self.generation, self.exits, self.forgotten = ours, self.generation + 1, {}, set()
         self.starts += 1
         self._ready = False
         return self
@@ -878,7 +887,11 @@ class ForkServer:
             self.close()
             return None
         if "exit" in message:
-            self.exits[int(message["exit"])] = int(message["code"])
+            pid = int(message["exit"])
+            if pid in self.forgotten:
+                self.forgotten.discard(pid)
+            else:
+                self.exits[pid] = int(message["code"])
         return message
 
     def pump(self, timeout: float = 0.0) -> None:
