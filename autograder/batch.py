@@ -56,26 +56,29 @@ def _worker_figures() -> dict:
 
 
 def class_progress(total: int, desc: str, **kw):
-    """The progress bar of a class (tqdm). Its ETA is the mean time per submission since the first one was done,
-    times what is left: the start-up of the grading processes (paid once, before the first result) is not
-    taken for a submission's time, and a mean over the class so far, unlike tqdm's default recent-rate average,
-    does not swing with each slow or quick submission."""
+    """The progress bar of a class (tqdm). Its ETA is the mean time per submission since every grading process
+    delivered its first result, times what is left: the processes' start-up (paid once, before their first
+    result) is not taken for a submission's time, and a mean over the class so far, unlike tqdm's default
+    recent-rate average, does not swing with each slow or quick submission. :func:`grade_class` tells the bar
+    how many processes grade in parallel (``warm_up``)."""
     from tqdm import tqdm
 
     class ClassBar(tqdm):
-        first: float | None = None
-        first_n = 0
+        warm_up = 1  # results to wait for before the rate is measured: one per grading process
+        since: float | None = None
+        since_n = 0
 
         def update(self, n=1):
-            if self.first is None and n:
-                self.first, self.first_n = self._time(), self.n + n
-            return super().update(n)
+            out = super().update(n)
+            if self.since is None and self.n >= min(self.warm_up, max(1, self.total or 1)):
+                self.since, self.since_n = self._time(), self.n
+            return out
 
         @property
         def format_dict(self):
             d = super().format_dict
-            if self.first is not None and self.n > self.first_n:
-                d["rate"] = (self.n - self.first_n) / max(self._time() - self.first, 1e-9)
+            if self.since is not None and self.n > self.since_n:
+                d["rate"] = (self.n - self.since_n) / max(self._time() - self.since, 1e-9)
             return d
 
     return ClassBar(total=total, desc=desc, unit=" student", smoothing=0, **kw)
@@ -106,6 +109,8 @@ def grade_class(course: Course | Path, assignment: str, found: dict[str, Path | 
         else:
             todo.append((student, nb))
     bar = progress(len(todo)) if progress else None
+    if bar is not None and hasattr(bar, "warm_up"):
+        bar.warm_up = max(1, workers if not scheduler else 1)
     args = {s: (str(course.root), assignment, s, str(nb) if nb else None, asdict(limits), isolate) for s, nb in todo}
 
     def done(student, data):
@@ -129,6 +134,8 @@ def grade_class(course: Course | Path, assignment: str, found: dict[str, Path | 
             raise ToolError("--scheduler needs Dask's distributed package (pip install distributed), which this "
                             "environment does not pin yet") from None
         with Client(scheduler) as client:
+            if bar is not None and hasattr(bar, "warm_up"):
+                bar.warm_up = max(1, len(client.scheduler_info().get("workers", {})))
             futures = {client.submit(_job, *a, pure=False, key=f"tfdl-{assignment}-{s}-{fp}"): s
                        for s, a in args.items()}
             for fut in dask_completed(futures):

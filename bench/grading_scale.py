@@ -41,10 +41,12 @@ class ETA:
 
     def __init__(self, total: int):
         self.bar = batch.class_progress(total, "grading", file=sys.stderr, mininterval=1.0)
+        self.warm_up = 1  # set by grade_class, passed on to the bar
         self.total, self.done, self.start = total, 0, time.perf_counter()
         self.predicted = self.at = None
 
     def update(self, n: int = 1) -> None:
+        self.bar.warm_up = self.warm_up
         self.bar.update(n)
         self.done += n
         if self.predicted is None and self.done >= self.total / 10:

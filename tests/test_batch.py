@@ -173,8 +173,11 @@ def test_the_class_progress_bar_estimates_the_time_left_from_the_submissions_not
     import io
     import time
     bar = batch.class_progress(20, "grading", file=io.StringIO())
-    time.sleep(0.6)  # the grading processes start: no submission's time
-    for _ in range(4):
+    bar.warm_up = 2  # two grading processes
+    time.sleep(0.6)  # they start: no submission's time
+    bar.update(1)
+    time.sleep(0.3)  # the second one's start-up took longer
+    for _ in range(3):
         bar.update(1)
         time.sleep(0.05)
     left = (bar.format_dict["total"] - bar.format_dict["n"]) / bar.format_dict["rate"]
