@@ -1313,6 +1313,33 @@ def _zygote() -> None:  # pragma: no cover - runs in the sandbox container
                 children.discard(pid)
                 send({"exit": pid, "code": os.waitstatus_to_exitcode(status)})
 
+    def empty(folder: str, device: int) -> bool:
+        """Remove what ``folder`` holds on its own file system (``device``): never a mount point, nor anything
+        below one (e.g. the course's read-only binds when the course lives under /tmp); keep /tmp/work itself.
+        True when ``folder`` is now empty."""
+        left = False
+        for entry in os.listdir(folder):
+            path = os.path.join(folder, entry)
+            try:
+                st = os.lstat(path)
+            except OSError:
+                continue
+            if st.st_dev != device:  # a mount point: not ours to empty
+                left = True
+                continue
+            if os.path.isdir(path) and not os.path.islink(path):
+                if empty(path, device) and path != "/tmp/work":
+                    with contextlib.suppress(OSError):
+                        os.rmdir(path)
+                        continue
+                left = True
+            else:
+                try:
+                    os.unlink(path)
+                except OSError:
+                    left = True
+        return not left
+
     def clean() -> None:
         """Nothing of an earlier child survives: its processes (daemons included) and its files."""
         for _ in range(100):
@@ -1328,17 +1355,9 @@ def _zygote() -> None:  # pragma: no cover - runs in the sandbox container
             time.sleep(0.005)
             reap()
         if in_namespace:
-            for root in ("/tmp/work", "/tmp", "/dev/shm"):  # emptied; the work folder itself is kept
+            for root in ("/tmp", "/dev/shm"):  # emptied, but for the work folder and the read-only mounts in it
                 with contextlib.suppress(OSError):
-                    for entry in os.listdir(root):
-                        path = os.path.join(root, entry)
-                        if path == "/tmp/work":
-                            continue
-                        if os.path.isdir(path) and not os.path.islink(path):
-                            shutil.rmtree(path, ignore_errors=True)
-                        else:
-                            with contextlib.suppress(OSError):
-                                os.unlink(path)
+                    empty(root, os.lstat(root).st_dev)
         os.makedirs("/tmp/work/.mpl", exist_ok=True)
         for folder in ("/tmp/work", "/tmp/work/.mpl"):  # writable by the child's own user (sandbox_uid)
             with contextlib.suppress(OSError):

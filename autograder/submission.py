@@ -335,14 +335,36 @@ def read_notebook(path: Path):
     return nb
 
 
+@contextlib.contextmanager
+def _course_environment(course: Course):
+    """The checks find the instructor's side through the environment (``core.course_root``) while one submission
+    is graded; afterwards the caller's environment is as it was (a process that grades one course and then does
+    something else, a test session or a book build it starts, must not inherit this course)."""
+    keys = ("TFDL_COURSE_ROOT", "TFDL_SOURCE_DIR")
+    before = {k: os.environ.get(k) for k in keys}
+    os.environ.update({"TFDL_COURSE_ROOT": str(course.root), "TFDL_SOURCE_DIR": str(course.sources)})
+    try:
+        yield
+    finally:
+        for k, v in before.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
 def grade_submission(course: Course | Path, assignment: str, student: str, notebook: Path | None,
                      limits: Limits | None = None, spec: SourceSpec | None = None,
                      isolate: bool | None = None) -> SubmissionResult:
     """Grade one submission; never raises for anything the submission does."""
-    start = time.monotonic()
     course = as_course(course)
-    os.environ["TFDL_COURSE_ROOT"] = str(course.root)
-    os.environ["TFDL_SOURCE_DIR"] = str(course.sources)
+    with _course_environment(course):
+        return _grade_submission(course, assignment, student, notebook, limits, spec, isolate)
+
+
+def _grade_submission(course: Course, assignment: str, student: str, notebook: Path | None,
+                      limits: Limits | None, spec: SourceSpec | None, isolate: bool | None) -> SubmissionResult:
+    start = time.monotonic()
     spec = spec or source_spec(course, assignment)
     limits = limits or Limits()
     result = SubmissionResult(student)
