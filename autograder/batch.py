@@ -48,11 +48,10 @@ WORKER = "_worker"  # the key of a job's answer that carries its worker's figure
 
 
 def _worker_figures() -> dict:
-    """The grading process's id and peak memory (its own, and its largest sandbox's), in MB."""
+    """The grading process's id and peak memory in MB. (Its sandboxes' are not measured: forked by its sandbox
+    server inside bubblewrap, they are no children of this process whose usage the kernel reports.)"""
     import resource
-    return {"pid": os.getpid(),
-            "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-            "sandbox_peak_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}
+    return {"pid": os.getpid(), "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
 def class_progress(total: int, desc: str, **kw):
@@ -93,7 +92,7 @@ def grade_class(course: Course | Path, assignment: str, found: dict[str, Path | 
     With ``resume``, a submission whose content and grader fingerprint are already in the ledger is not graded
     again.  ``progress(total)`` returns an object with ``update(n)`` and ``set_postfix_str(s)`` (e.g. tqdm,
     :func:`class_progress`). ``stats``, if given, receives the grading processes' figures: ``pid -> {"peak_mb":
-    ..., "sandbox_peak_mb": ..., "jobs": n}``."""
+    ..., "jobs": n}``."""
     course = as_course(course)
     limits = limits or Limits()
     spec = source_spec(course, assignment)
@@ -116,9 +115,8 @@ def grade_class(course: Course | Path, assignment: str, found: dict[str, Path | 
     def done(student, data):
         figures = data.pop(WORKER, None)
         if stats is not None and figures:
-            entry = stats.setdefault(figures["pid"], {"peak_mb": 0.0, "sandbox_peak_mb": 0.0, "jobs": 0})
+            entry = stats.setdefault(figures["pid"], {"peak_mb": 0.0, "jobs": 0})
             entry["peak_mb"] = max(entry["peak_mb"], figures["peak_mb"])
-            entry["sandbox_peak_mb"] = max(entry["sandbox_peak_mb"], figures["sandbox_peak_mb"])
             entry["jobs"] += 1
         r = SubmissionResult.from_dict(data)
         commit(course, assignment, found[student], r, spec)

@@ -519,8 +519,8 @@ class Sandbox:
         return self.spawn().wait_ready()
 
     def spawn(self) -> "Sandbox":
-        """Start the process without waiting for it: it imports the course's libraries meanwhile (a warm
-        sandbox, :class:`WarmSandboxes`). ``wait_ready()`` before the first request."""
+        """Start the process without waiting for it (a cold start imports the course's libraries meanwhile; with
+        a server, a fork of its warm process: :class:`ForkServer`). ``wait_ready()`` before the first request."""
         self._ready = False
         self._registered = set()
         if self.server is not None:  # a fresh child of a warm fork server (ForkServer)
@@ -536,12 +536,9 @@ class Sandbox:
         lim = self.limits
 
         env["TFDL_SANDBOX_FDS"] = f"{to_child_r},{from_child_w}"
-
-        def limit():
-            _apply_limits(lim)
-
         self.proc = subprocess.Popen(self.command(workdir), cwd=self._tmp, env=env, stdin=subprocess.DEVNULL,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=limit,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                     preexec_fn=lambda: _apply_limits(lim),
                                      pass_fds=(to_child_r, from_child_w),
                                      start_new_session=True)
         os.close(to_child_r)
@@ -554,7 +551,7 @@ class Sandbox:
         """Wait for the spawned process's ready message. The process is ready when it has imported the course's
         libraries; that start-up has its own, generous limit and is not charged to any request of the
         student's. Raises :class:`SandboxError` if it died meanwhile."""
-        if not getattr(self, "_ready", False):
+        if not self._ready:
             deadline = time.monotonic() + START_SECONDS
             (size,) = struct.unpack("<Q", self._read_exact(8, deadline))
             self._read_exact(size, deadline)
@@ -571,7 +568,6 @@ class Sandbox:
                     os.killpg(self.proc.pid, signal.SIGKILL)
                 except (ProcessLookupError, PermissionError):
                     pass
-            if not isinstance(self.proc, _Child):
                 self.proc.wait()
             for fd in (self._w, self._r):
                 with contextlib.suppress(OSError):

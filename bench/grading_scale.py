@@ -115,8 +115,7 @@ def main() -> int:
               f"sequential: {scores == reference}  ETA after a tenth: {predicted:.0f} s predicted, {actual:.0f} s "
               f"real ({100 * error:.0f} % off; target <= 20 %)")
         for pid, st in sorted(stats.items()):
-            print(f"      worker {pid}: {st['jobs']} submissions, peak memory {st['peak_mb']:.0f} MB, its largest "
-                  f"sandbox {st['sandbox_peak_mb']:.0f} MB")
+            print(f"      worker {pid}: {st['jobs']} submissions, peak memory {st['peak_mb']:.0f} MB")
     return 0
 
 

@@ -134,8 +134,7 @@ def main() -> int:
           f"{work / n:.2f} s per submission")
     for key in ("isolated-1", "isolated-2"):
         for pid, st in sorted(stats[key].items()):
-            print(f"  {key} worker {pid}: {st['jobs']} submissions, peak memory {st['peak_mb']:.0f} MB "
-                  f"(its largest sandbox {st['sandbox_peak_mb']:.0f} MB)")
+            print(f"  {key} worker {pid}: {st['jobs']} submissions, peak memory {st['peak_mb']:.0f} MB")
     wall, workers = figures["isolated-2"], 2
     print(f"overhead per submission: {(wall * workers - work) / n:.2f} s")
     print(f"throughput vs plain nbgrader: {figures['nbgrader'] / wall:.2f}x")
