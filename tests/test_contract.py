@@ -104,7 +104,7 @@ def test_same_submission_same_score(assignment, part):
 @pytest.mark.parametrize("tests", ["visible", "all"])
 @pytest.mark.parametrize("assignment,part", DERIVATIONS)
 def test_unanswered_derivation_scores_zero_with_a_clear_message(assignment, part, tests):
-    """The release's solution cell leaves ``<name> = None`` before its ``raise NotImplementedError``."""
+    """The release's solution cell leaves ``<name> = None`` (release.runnable_derivation_stubs drops the raise)."""
     points, text = _grader(assignment).grade(part, None, tests)
     assert points == 0, text
     assert "not implemented yet" in text
