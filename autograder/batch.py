@@ -14,10 +14,9 @@ from dataclasses import asdict
 from pathlib import Path
 
 from .course import Course, ToolError, as_course
-from .gradebook import commit, read_ledger
 from .results import PartResult, SubmissionResult
 from .sandbox import Limits
-from .submission import fingerprint, grade_submission, source_spec
+from .submission import fingerprint, grade_submission, source_spec, warm_modules
 
 __all__ = ["grade_class"]
 
@@ -93,6 +92,7 @@ def grade_class(course: Course | Path, assignment: str, found: dict[str, Path | 
     again.  ``progress(total)`` returns an object with ``update(n)`` and ``set_postfix_str(s)`` (e.g. tqdm,
     :func:`class_progress`). ``stats``, if given, receives the grading processes' figures: ``pid -> {"peak_mb":
     ..., "jobs": n}``."""
+    from .gradebook import commit, read_ledger  # here, not at the top: a grading process never imports nbgrader
     course = as_course(course)
     limits = limits or Limits()
     spec = source_spec(course, assignment)
@@ -111,6 +111,7 @@ def grade_class(course: Course | Path, assignment: str, found: dict[str, Path | 
     if bar is not None and hasattr(bar, "warm_up"):
         bar.warm_up = max(1, workers if not scheduler else 1)
     args = {s: (str(course.root), assignment, s, str(nb) if nb else None, asdict(limits), isolate) for s, nb in todo}
+    warm = warm_modules(course, assignment)
 
     def done(student, data):
         figures = data.pop(WORKER, None)
@@ -134,6 +135,8 @@ def grade_class(course: Course | Path, assignment: str, found: dict[str, Path | 
         with Client(scheduler) as client:
             if bar is not None and hasattr(bar, "warm_up"):
                 bar.warm_up = max(1, len(client.scheduler_info().get("workers", {})))
+            with contextlib.suppress(Exception):  # warm sandboxes: a worker that cannot is warmed by its first job
+                client.run(_warm_worker, asdict(limits), warm, wait=False)
             futures = {client.submit(_job, *a, pure=False, key=f"tfdl-{assignment}-{s}-{fp}"): s
                        for s, a in args.items()}
             for fut in dask_completed(futures):
@@ -150,7 +153,7 @@ def grade_class(course: Course | Path, assignment: str, found: dict[str, Path | 
         finished: queue.Queue = queue.Queue()
 
         def work():
-            worker = _Worker()
+            worker = _Worker(limits, warm)
             try:
                 while True:
                     try:
@@ -182,10 +185,10 @@ class _Worker:
     """A grading process of its own (``python -m autograder.batch``) that grades one job after another: the
     checks' imports are paid once per worker, and a grader that breaks costs only its current job."""
 
-    def __init__(self):
+    def __init__(self, limits: Limits | None = None, warm: tuple = ()):
         self.proc = None
-
-    command = [sys.executable, "-m", "autograder.batch"]
+        self.command = [sys.executable, "-m", "autograder.batch",
+                        json.dumps({"limits": asdict(limits or Limits()), "warm": list(warm)})]
 
     def _start(self):
         """Start the process and wait for its ready line: a worker that cannot start raises (the batch stops
@@ -239,11 +242,18 @@ _MARK = "TFDL-RESULT "
 _READY = "TFDL-READY"
 
 
-def _serve_jobs() -> None:
-    """``python -m autograder.batch``: say it is ready, then read one JSON job per line and print one marked JSON
-    result per line."""
+def _warm_worker(limits: dict, warm: tuple = ()) -> None:
+    """In a grading process before its first job: its fork server for the batch's limits starts now (it imports
+    the assignment's modules while the process waits), so that no student waits for it."""
     from .sandbox import prestart
-    prestart(Limits())  # the warm sandbox server starts while this process waits for its first job
+    prestart(Limits(**limits), tuple(warm))
+
+
+def _serve_jobs() -> None:
+    """``python -m autograder.batch [limits as JSON]``: say it is ready, then read one JSON job per line and print
+    one marked JSON result per line."""
+    setup = json.loads(sys.argv[1]) if len(sys.argv) > 1 else {}
+    _warm_worker(setup.get("limits", {}), tuple(setup.get("warm", ())))
     sys.stdout.write(_READY + "\n")
     sys.stdout.flush()
     for line in sys.stdin:

@@ -83,6 +83,36 @@ def call_student(fn: Callable, *args, **kwargs) -> StudentCall:
 # While a part's checks run (Topic.check), what student code prints is collected here, so that the part's
 # feedback can show it once (truncated) instead of dropping it.
 _PRINTED: list[list[str]] = []
+
+
+def near(step: Callable, *args, **kwargs):
+    """``step(*args, **kwargs)``, run where the student's objects live: here in a kernel (plain nbgrader, a
+    student's own run); in the isolated engine, sent to the student's sandbox as one request (``_tfdl_near`` of a
+    student object among the arguments) instead of one request per call of student code inside it.
+
+    For harness steps that call student code many times (hundreds of small networks built and run): ``step`` is
+    a module-level function of this package, it returns plain data, and every verdict on that data is taken here,
+    outside the sandbox. What the student's code printed inside it joins the part's feedback as usual."""
+    host = next((a for a in (*args, *kwargs.values()) if hasattr(type(a), "_tfdl_near")), None)
+    if host is None:
+        return step(*args, **kwargs)
+    value, printed = host._tfdl_near(_near_step, (step, args, kwargs), {})
+    if printed:
+        for sink in _PRINTED:
+            sink.append(str(printed))
+    return value
+
+
+def _near_step(step: Callable, args: tuple, kwargs: dict) -> tuple[Any, str]:
+    """In the sandbox: run ``step`` collecting what student code prints (:func:`call_student`), as the part's
+    feedback would have."""
+    sink: list[str] = []
+    _PRINTED.append(sink)
+    try:
+        value = step(*args, **kwargs)
+    finally:
+        _PRINTED.remove(sink)
+    return value, "".join(sink)[:20000]
 NOT_IMPLEMENTED = "NotImplementedError: this function is not implemented yet"
 
 
@@ -238,6 +268,25 @@ class Report:
     calls: list[tuple[str, dict]] = field(default_factory=list)  # harness outputs of :meth:`call`, for purity
     gated: list = field(default_factory=list)  # checks a trivial answer passes too (see :meth:`judge`)
     printed: list[str] = field(default_factory=list)  # what student code printed while the checks ran
+    # A part with a per-student variant (``Part(variant=...)``): the graded student's id and values, the name of the
+    # grading.py function that makes their hidden cases (:meth:`own_cases`), and lines shown under the checks.
+    student: str = ""
+    variant: dict = field(default_factory=dict)
+    variant_cases: str = ""
+    notes: list[str] = field(default_factory=list)
+
+    def own_cases(self, grading) -> list[dict]:
+        """The graded student's own hidden cases: ``grading.<variant_cases>(**variant)`` (a list of cases, or one),
+        each named with where its values come from; [] for a part without a variant. The case function takes
+        the values as arguments (never the student's id), so a reference memoised by its arguments
+        (autograder.submission) is recomputed for each student's inputs and shared by students who drew alike."""
+        if not self.variant:
+            return []
+        cases = getattr(grading, self.variant_cases)(**self.variant)
+        cases = [cases] if isinstance(cases, dict) else list(cases)
+        origin = (f"drawn from course id {self.student!r}" if self.student else
+                  "the default values: no student is being graded")
+        return [dict(case, name=f"your own case ({origin}): {case['name']}") for case in cases]
 
     def add(self, verdict: Verdict) -> Verdict:
         self.verdicts.append(verdict)
@@ -341,7 +390,7 @@ class Report:
                                                                                            "not credited")))
                      for v in self.verdicts) and any(NOT_IMPLEMENTED in v.message for v in self.verdicts):
             return (f"{self.part}: not implemented yet (it raises NotImplementedError) -> {points}; its {n} "
-                    f"{scope}{plural} run once it returns a value" + self._printed_text())
+                    f"{scope}{plural} run once it returns a value" + self._notes_text() + self._printed_text())
         if n == 0:
             counts = "no checks ran"
         elif passed == n:
@@ -367,7 +416,10 @@ class Report:
             above = message
         if self.tests == "visible" and self.fraction == 1.0:
             lines.append("  The hidden checks (other settings, larger inputs) run when your work is graded.")
-        return "\n".join(lines) + self._printed_text()
+        return "\n".join(lines) + self._notes_text() + self._printed_text()
+
+    def _notes_text(self) -> str:
+        return "".join("\n  " + note for note in self.notes)
 
     def _printed_text(self, max_lines: int = 12, max_chars: int = 1200) -> str:
         """What the student's code printed during the checks (and its warnings), once, truncated."""
@@ -648,6 +700,19 @@ class Part:
     ``solutions/<a>/grading.py`` (references and hidden cases). Both add checks through ``report.call`` (the
     harness: student code to plain data) and ``report.judge`` / ``report.check`` (the verdicts); the purity
     check ("leaves its inputs unchanged") is added after them, over every ``report.call``.
+
+    **A per-student variant of the hidden checks**: ``variant={param: (option, ...)}`` (numbers or text, distinct
+    as text) and ``variant_cases``, the name of a function of ``grading.py`` that takes exactly those parameters as
+    keyword arguments and returns the hidden case(s) made from them (plain data, in the format of the part's other
+    hidden cases). Each student's value of each parameter is drawn by :func:`autograder.variants.draw` from the
+    part's name and the student's id, the same way as a derivation's; ``hidden`` adds
+    ``report.own_cases(grading)`` (the graded student's cases, named with their values) to its cases. The graded
+    student is :func:`autograder.variants.graded_student` (the nbgrader id); when no student is being graded (the
+    instructor's own run of the solution, ``tfdl validate``) the values are those of the default id
+    :data:`autograder.variants.DEFAULT_ID` (``""``), so the hidden checks still run. The visible checks say which
+    values the student's hidden checks use. A malformed declaration raises here (at import); a case function that
+    is missing, takes other parameters or fails is reported by :meth:`problems`, so that the release and the
+    graders stop before any student is graded.
     """
 
     name: str
@@ -655,10 +720,102 @@ class Part:
     visible: Callable[["Report", Callable], None]
     hidden: Callable[["Report", Callable, Any], None] | None = None
     purity: str | None = "its inputs"  # what the purity check names; None: the part adds its own
+    variant: dict = field(default_factory=dict)
+    variant_cases: str = ""
+
+    def __post_init__(self):
+        _check_variant(self.name, self.variant, self.variant_cases, self.hidden)
 
     @property
     def grade_id(self) -> str:
         return f"check_{self.name}"
+
+    def student_values(self, student: str | None = None) -> tuple[str, dict]:
+        """(the student's id, their values of the variant's parameters): ``student``, else the graded student,
+        else the default id; ``{}`` for a part without a variant."""
+        from . import variants
+        if student is None:
+            student = variants.graded_student() or variants.DEFAULT_ID
+        return student, variants.values(self.name, student, self.variant) if self.variant else {}
+
+    def problems(self, grading) -> list[str]:
+        """What is wrong with this part's instructor side (``grading``: ``solutions/<a>/grading.py``): the variant's
+        case function must exist, take exactly the variant's parameters and make named cases from the default
+        values. The release and the graders' preflight (autograder.release.validate_source) stop on these."""
+        if not self.variant:
+            return []
+        import inspect
+        where = f"part {self.name!r}: variant_cases={self.variant_cases!r}"
+        fn = getattr(grading, self.variant_cases, None)
+        if not callable(fn):
+            return [f"{where}: grading.py defines no function {self.variant_cases}({', '.join(self.variant)})"]
+        try:
+            params = inspect.signature(fn).parameters
+        except (TypeError, ValueError):
+            params = None
+        if params is not None and not any(p.kind is p.VAR_KEYWORD for p in params.values()):
+            unknown = [n for n in self.variant if n not in params]
+            missing = [n for n, p in params.items() if n not in self.variant and p.default is p.empty
+                       and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+            out = [f"{where}: the variant parameter {n!r} is not a parameter of {self.variant_cases}"
+                   f"({', '.join(params)})" for n in unknown]
+            out += [f"{where}: {self.variant_cases} needs {n!r}, which the variant does not declare" for n in missing]
+            if out:
+                return out
+        from .variants import DEFAULT_ID
+        _, values = self.student_values(DEFAULT_ID)
+        try:
+            cases = fn(**values)
+        except Exception as exc:  # noqa: BLE001 - the instructor's error, reported
+            return [f"{where}: {self.variant_cases}({_values_text(values)}) raised {type(exc).__name__}: {exc}"]
+        cases = [cases] if isinstance(cases, dict) else cases
+        if not isinstance(cases, (list, tuple)) or not cases or not all(
+                isinstance(c, dict) and isinstance(c.get("name"), str) for c in cases):
+            return [f"{where}: {self.variant_cases}(...) must return a case (a dict with a 'name') or a non-empty "
+                    f"list of them, not {cases!r:.80}"]
+        return []
+
+    def variant_note(self, tests: str) -> str | None:
+        """The line under a part's checks that says which values the student's hidden checks use: in a student's
+        own (visible) run, drawn from the notebook's course id (:func:`autograder.variants.session_id`)."""
+        if not self.variant_cases or tests != "visible":
+            return None
+        from . import variants
+        student = variants.session_id()
+        if not student:
+            return (f"Your hidden checks of {self.name} use your own values of {', '.join(self.variant)}: type your "
+                    f"course id at the top of the notebook ({variants.ID_NAME} = \"...\") and run it to see them.")
+        _, values = self.student_values(student)
+        return (f"Your hidden checks of {self.name} use {_values_text(values)}, drawn from your course id "
+                f"{student!r}.")
+
+
+def _values_text(values: dict) -> str:
+    return ", ".join(f"{k} = {v}" for k, v in values.items())
+
+
+def _check_variant(name: str, variant, cases: str, hidden) -> None:
+    """Refuse a malformed variant declaration (an instructor's mistake) with a message saying what to fix."""
+    where = f"part {name!r}"
+    if not isinstance(variant, dict):
+        raise ValueError(f"{where}: variant must be a dict {{parameter: (option, ...)}}, not {variant!r:.80}")
+    if bool(variant) != bool(cases):
+        raise ValueError(f"{where}: a variant needs variant_cases (the grading.py function making the student's "
+                         f"hidden cases) and variant_cases needs a variant")
+    if variant and hidden is None:
+        raise ValueError(f"{where}: a variant varies the hidden checks, and the part has none")
+    for param, options in variant.items():
+        if not isinstance(param, str) or not param.isidentifier():
+            raise ValueError(f"{where}: the variant parameter {param!r} is not a Python name")
+        if not isinstance(options, (tuple, list)) or not options:
+            raise ValueError(f"{where}: the variant parameter {param!r} needs a non-empty tuple of options, not "
+                             f"{options!r:.80}")
+        for o in options:
+            if isinstance(o, bool) or not isinstance(o, (int, float, str, np.integer, np.floating)):
+                raise ValueError(f"{where}: option {o!r:.40} of {param!r} is not a number or a text")
+        texts = [str(o) for o in options]
+        if len(set(texts)) != len(texts):
+            raise ValueError(f"{where}: the options of {param!r} must be distinct as text: {texts}")
 
 
 @dataclass(frozen=True)
@@ -702,9 +859,25 @@ class Topic:
         part = self.part(name)
         if points is not None and float(points) != float(part.points):
             raise ValueError(f"check_{name}: {points} points asked for, the topic declares {part.points}")
+        return self.report(name, fn, tests).score()
+
+    def report(self, name: str, fn: Callable, tests: str = "visible", student: str | None = None) -> Report:
+        """The :class:`Report` of part ``name``'s checks on ``fn``, not printed: the hidden ones (``tests="all"``)
+        with the variant of ``student`` (default: the graded student, see :meth:`Part.student_values`)."""
+        part = self.part(name)
         if tests not in ("visible", "all"):
             raise ValueError(f"tests must be 'visible' or 'all', not {tests!r}")
+        if student is not None:
+            from .variants import grading_student
+            with grading_student(student):
+                return self.report(name, fn, tests)
         report = Report(name, float(part.points), tests)
+        if part.variant_cases:  # (a derivation draws its own values: autograder.derivation)
+            report.student, report.variant = part.student_values()
+            report.variant_cases = part.variant_cases
+            note = part.variant_note(tests)
+            if note:
+                report.notes.append(note)
         _PRINTED.append(report.printed)
         try:
             part.visible(report, fn)
@@ -715,7 +888,7 @@ class Topic:
         report.apply_gates()
         if part.purity is not None:
             report.purity(part.purity)
-        return report.score()
+        return report
 
     def checker(self, name: str) -> Callable:
         """``check_<name>(fn, tests="visible")``: the entry point of the part's grade cell."""

@@ -454,7 +454,9 @@ def _hidden_count_linear_pieces(report: Report, count_linear_pieces: Callable, g
             expected = grading.count_linear_pieces(fresh[case["name"]], case["a"], case["b"])
         return judge_count(out, expected)
 
-    _run_counted_cases(report, grading.count_cases(), harness, judge, "the model in the hidden cases")
+    # the student's own case (their data seed and interval: the part's variant) with the others
+    _run_counted_cases(report, grading.count_cases() + report.own_cases(grading), harness, judge,
+                       "the model in the hidden cases")
 
 
 # ==============================================================================================================
@@ -604,11 +606,19 @@ from .derivation import Derivation  # noqa: E402
 PIECES_ON_INTERVAL = Derivation(
     "pieces_on_interval", 2, symbols="a b k", domain={"a": (0.01, 0.49), "b": (0.51, 0.99), "k": range(1, 11)},
     reference="pieces_on_interval", slips="pieces_on_interval_slips",
+    # Per-student k (autograder.variants); a and b stay free. Not k = 1: there every [a, b] of the domain holds
+    # both pieces of f_1, so the wrong answer 2**k (all the pieces of [0, 1]) would be right. Different k give
+    # different counts at almost every (a, b). Proved over every value in tests/test_variants.py.
+    variant={"k": ("2", "3", "4", "5", "6", "7", "8", "9", "10")},
     examples=(({"a": "3/10", "b": "4/5", "k": "3"}, "5"), ({"a": "1/10", "b": "9/10", "k": "1"}, "2")))
 
 TOPIC = Topic("depth", [
     Part("sawtooth_net", 3, _visible_sawtooth_net, _hidden_sawtooth_net, purity=None),
-    Part("count_linear_pieces", 4, _visible_count_linear_pieces, _hidden_count_linear_pieces, purity=None),
+    # Per-student hidden case (autograder.variants; the case: count_variant_cases of solutions/depth/grading.py),
+    # proven for every combination in tests/test_depth.py.
+    Part("count_linear_pieces", 4, _visible_count_linear_pieces, _hidden_count_linear_pieces, purity=None,
+         variant={"seed": (1, 2, 3, 4, 5, 6), "a": (-2.0, -1.5, -1.0, -0.5), "b": (0.5, 1.0, 1.5, 2.0)},
+         variant_cases="count_variant_cases"),
     Part("shallow_approximation", 3, _visible_shallow_approximation, _hidden_shallow_approximation, purity=None),
     PIECES_ON_INTERVAL,
     Written("written_depth", 2),

@@ -15,7 +15,9 @@ How the answer is read, and why so:
   ``sympy.parsing.sympy_parser.parse_expr`` with a ``global_dict`` holding exactly those names (and empty
   ``__builtins__``). Student code is never ``eval`` -ed by the grader.
 * Parsing and evaluating happen in a short-lived child process (:func:`judge`) under a wall-clock limit and a
-  memory limit, so that ``10**10**10`` or a ``simplify`` that never ends costs that part, never the grader.
+  memory limit, so that ``10**10**10`` or a ``simplify`` that never ends costs that part, never the grader. The
+  child is forked from a warm evaluator process that has SymPy imported (one per grading process, started on first
+  use): a fresh process per answer without Python's start-up each time.
 
 Equivalence (the verdict): the student's and the reference expressions are evaluated (30 significant digits) at
 seeded random points of the declared domain; points where the reference is not finite and real are replaced by
@@ -288,15 +290,16 @@ def _fmt(x: float) -> str:
     return f"{x:.10g}"
 
 
-def _child() -> None:  # pragma: no cover - runs in the child process (tests reach it through judge)
+def _run_job(job: dict) -> None:  # pragma: no cover - runs in a child of the evaluator (tests reach it through judge)
+    """Grade one job (the body of a forked child): limits first, then numbers, then (maybe) simplify; each phase's
+    verdict is one JSON line on standard output."""
     import resource
     try:
         resource.setrlimit(resource.RLIMIT_AS, (MEMORY_MB * 2 ** 20,) * 2)
-        cpu = int(TIMEOUT) + 5  # the parent kills it at its wall-clock limit; this bounds an orphan too
+        cpu = int(TIMEOUT) + 5  # the grader kills it at its wall-clock limit; this bounds an orphan too
         resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 5))
     except (ValueError, OSError):
         pass
-    job = json.loads(sys.stdin.read())
 
     def emit(obj):
         sys.stdout.write(json.dumps(obj) + "\n")
@@ -310,12 +313,43 @@ def _child() -> None:  # pragma: no cover - runs in the child process (tests rea
     except MemoryError:
         emit({"phase": "numeric", "error": "evaluating your expression ran out of memory"})
         return
+    except BaseException as exc:  # noqa: BLE001 - reported as the last line of a traceback would be
+        emit({"phase": "failed", "error": f"{type(exc).__name__}: {exc}"[:2000]})
+        return
     emit(numeric)
     # simplify only where it can change the verdict: where the numbers were inconclusive (the answer is undefined at
     # many points of the domain, e.g. a removable 0/0 SymPy does not cancel); never after a numeric pass (full marks
     # already) or a plain numeric disagreement (exact 30-digit values that differ).
     if job.get("reference") and job.get("simplify") and numeric.get("inconclusive"):
         emit({"phase": "symbolic", "equal": _symbolic(job, SIMPLIFY_SECONDS)})
+
+
+def _server() -> None:  # pragma: no cover - the evaluator process (tests reach it through judge)
+    """The evaluator: SymPy imported once, then one forked child per job (a line of JSON on standard input), so
+    that every answer is parsed in a fresh process under its own limits without paying for Python and SymPy's
+    start-up (~0.5 s) each time. After each child it writes ``{"phase": "done"}``. It ends with its input."""
+    import sympy  # noqa: F401 - imported before any fork: the children share it
+    from sympy.parsing import sympy_parser  # noqa: F401
+    while True:
+        line = sys.stdin.readline()
+        if not line:
+            return
+        sys.stdout.flush()
+        pid = os.fork()
+        if pid == 0:
+            code = 0
+            try:
+                _run_job(json.loads(line))
+            except BaseException:  # noqa: BLE001
+                code = 1
+            finally:
+                try:
+                    sys.stdout.flush()
+                finally:
+                    os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        sys.stdout.write(json.dumps({"phase": "done", "code": os.waitstatus_to_exitcode(status)}) + "\n")
+        sys.stdout.flush()
 
 
 class _OutOfTime(Exception):
@@ -549,35 +583,17 @@ def judge(student: str, symbols: dict, domain: dict, *, reference: str | None = 
            "points": points,
            "examples": [[{k: str(v) for k, v in p.items()}, str(v)] for p, v in examples],
            "slips": dict(slips or {}), "regimes": [list(r) for r in regimes]}
-    package_root = str(Path(__file__).resolve().parent.parent)
-    env = dict(os.environ, PYTHONPATH=package_root + os.pathsep + os.environ.get("PYTHONPATH", ""),
-               OMP_NUM_THREADS="1", PYTHONWARNINGS="ignore")
-    cmd = [sys.executable, "-P", "-c", "from autograder.derivation import _child; _child()"]
-    with tempfile.TemporaryDirectory(prefix="tfdl-derivation-") as cwd:
-        proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                cwd=cwd, env=env, text=True, start_new_session=True)
-        timed_out = False
-        try:
-            stdout, stderr = proc.communicate(json.dumps(job), timeout=timeout)
-        except subprocess.TimeoutExpired:
-            timed_out = True
-            _kill(proc)
-            stdout, stderr = proc.communicate()
-    lines = []
-    for line in (stdout or "").splitlines():
-        try:
-            lines.append(json.loads(line))
-        except ValueError:
-            pass
+    lines, timed_out, failure = _EVALUATOR.run(job, timeout)
+    lines = [x for x in lines if isinstance(x, dict)]
     numeric = next((x for x in lines if x.get("phase") == "numeric"), None)
     if numeric is None:
         if timed_out:
             return {"error": f"evaluating your expression took longer than {timeout:g} s: simplify it (e.g. no "
                              f"huge powers such as 10**10**10)"}
-        last = (stderr or "").strip().splitlines()[-1:] or ["no output"]
-        if "RuntimeError: the reference" in (stderr or ""):  # an instructor's domain error: say so loudly
-            raise RuntimeError(last[0])
-        return {"error": f"your expression could not be evaluated ({_short(last[0], 160)})"}
+        last = next((x.get("error") for x in lines if x.get("phase") == "failed"), None) or failure or "no output"
+        if last.startswith("RuntimeError: the reference"):  # an instructor's domain error: say so loudly
+            raise RuntimeError(last)
+        return {"error": f"your expression could not be evaluated ({_short(last, 160)})"}
     symbolic = next((x.get("equal") for x in lines if x.get("phase") == "symbolic"), None)
     numeric["symbolic"] = symbolic
     return numeric
@@ -589,6 +605,90 @@ def _kill(proc) -> None:
         os.killpg(proc.pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
         proc.kill()
+
+
+class _Evaluator:
+    """The grader's handle on the evaluator process (:func:`_server`): started on first use, kept for the next
+    answers, killed with its child (one process group) when an answer runs past its wall-clock limit, and then
+    started afresh for the next one."""
+
+    def __init__(self):
+        self.proc = None
+        self.folder = None
+
+    def _start(self):
+        import atexit
+        if self.folder is None:
+            self.folder = tempfile.mkdtemp(prefix="tfdl-derivation-")
+            atexit.register(self.close)
+        package_root = str(Path(__file__).resolve().parent.parent)
+        env = dict(os.environ, PYTHONPATH=package_root + os.pathsep + os.environ.get("PYTHONPATH", ""),
+                   OMP_NUM_THREADS="1", PYTHONWARNINGS="ignore")
+        cmd = [sys.executable, "-P", "-c", "from autograder.derivation import _server; _server()"]
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                     cwd=self.folder, env=env, start_new_session=True)
+        return self.proc
+
+    def close(self) -> None:
+        if self.proc is not None:
+            _kill(self.proc)
+            self.proc.wait()
+            for stream in (self.proc.stdin, self.proc.stdout):
+                try:
+                    stream.close()
+                except (OSError, ValueError):
+                    pass
+            self.proc = None
+        if self.folder is not None:
+            import shutil
+            shutil.rmtree(self.folder, ignore_errors=True)
+            self.folder = None
+
+    def run(self, job: dict, timeout: float) -> tuple[list, bool, str | None]:
+        """(the JSON lines the job's child wrote, whether it ran out of time, why the evaluator failed)."""
+        import selectors
+        import time
+        deadline = time.monotonic() + timeout
+        proc = self.proc if self.proc is not None and self.proc.poll() is None else None
+        for attempt in range(2):
+            if proc is None:
+                if self.proc is not None:
+                    self.close()
+                proc = self._start()
+            try:
+                proc.stdin.write((json.dumps(job) + "\n").encode())
+                proc.stdin.flush()
+                break
+            except (BrokenPipeError, OSError):
+                proc = None
+        else:
+            return [], False, "the evaluator could not be started"
+        lines, buffer = [], b""
+        with selectors.DefaultSelector() as sel:
+            sel.register(proc.stdout, selectors.EVENT_READ)
+            while True:
+                left = deadline - time.monotonic()
+                if left <= 0 or not sel.select(left):
+                    self.close()
+                    return lines, True, None
+                chunk = os.read(proc.stdout.fileno(), 65536)
+                if not chunk:  # the evaluator itself died
+                    code = proc.wait()
+                    self.close()
+                    return lines, False, f"the evaluator stopped (exit code {code})"
+                buffer += chunk
+                while b"\n" in buffer:
+                    raw, buffer = buffer.split(b"\n", 1)
+                    try:
+                        line = json.loads(raw)
+                    except ValueError:
+                        continue
+                    if isinstance(line, dict) and line.get("phase") == "done":
+                        return lines, False, None if line.get("code") == 0 else f"exit code {line.get('code')}"
+                    lines.append(line)
+
+
+_EVALUATOR = _Evaluator()
 
 
 # ==================================================================================================================

@@ -783,8 +783,9 @@ def _hidden_diag_net_gd(report: Report, diag_net_gd: Callable, grading) -> None:
             reference(case, alpha=np.sqrt(case["alpha"]))
         return judge_iterate(out, reference(case), case["rtol"], variants, what="β", scale=_diag_scale(case))
 
-    run_cases(report, grading.diag_net_cases(), lambda case: run_diag_net_gd(diag_net_gd, case), judge_hidden,
-              "X and y in the hidden cases")
+    # the student's own case (their alpha, lr and data seed: the part's variant) with the others
+    run_cases(report, grading.diag_net_cases() + report.own_cases(grading),
+              lambda case: run_diag_net_gd(diag_net_gd, case), judge_hidden, "X and y in the hidden cases")
 
 
 # ==============================================================================================================
@@ -803,6 +804,14 @@ DIAG_LIMIT = Derivation(
     "diag_limit", 2, symbols="x1 x2 y", domain={"x1": _NONZERO, "x2": _NONZERO, "y": _NONZERO},
     reference="diag_limit", slips="diag_limit_slips",
     regimes=(("|x1| > |x2|", "Abs(x1) > Abs(x2)"),),
+    # Per-student values of x2 and y (autograder.variants); x1 stays free, so the answer is still piecewise in x1
+    # with the student's own threshold |x2|. Distinct |x2| (the reference depends on x2 only through |x2|) and a
+    # nonzero y: two different draws have different references. Both regimes take at least 14 % of the sampled
+    # x1 (|x2| in [3/5, 13/5] inside |x1| in (0.2, 3)); x2 > 0 only where small and < 0 where large, so the slip
+    # "no absolute values" (it differs where x1 < -|x2| when x2 > 0) differs at many points. Proved over every
+    # value in tests/test_variants.py.
+    variant={"x2": ("3/5", "1", "7/5", "-9/5", "-11/5", "-13/5"),
+             "y": ("-2", "-1", "-1/2", "1/2", "1", "3/2", "2", "5/2")},
     examples=(({"x1": "2", "x2": "1", "y": "3"}, "3/2"), ({"x1": "1", "x2": "-3", "y": "2"}, "0")))
 
 TOPIC = Topic("implicit_bias", [
@@ -810,7 +819,12 @@ TOPIC = Topic("implicit_bias", [
     Part("logistic_gd", 3, _visible_logistic_gd, _hidden_logistic_gd, purity=None),
     Part("max_margin_direction", 2, _visible_max_margin_direction, _hidden_max_margin_direction, purity=None),
     Part("gd_matrix_factorization", 3, _visible_gd_matrix_factorization, _hidden_gd_matrix_factorization, purity=None),
-    Part("diag_net_gd", 3, _visible_diag_net_gd, _hidden_diag_net_gd, purity=None),
+    # Per-student hidden case (autograder.variants; the case: diag_net_variant_cases of solutions/implicit_bias/
+    # grading.py). tests/test_implicit_bias.py proves every combination: the solution and the float32 alternatives
+    # pass (float32 error < 1/10 of the tolerance), every known mistake fails (by > 20 times the tolerance).
+    Part("diag_net_gd", 3, _visible_diag_net_gd, _hidden_diag_net_gd, purity=None,
+         variant={"alpha": (0.2, 0.3, 0.4, 0.5), "lr": (0.02, 0.03, 0.05), "seed": (1, 2, 3, 4)},
+         variant_cases="diag_net_variant_cases"),
     DIAG_LIMIT,
     Written("written_intercept", 2),
 ])

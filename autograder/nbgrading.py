@@ -256,11 +256,63 @@ def grade(course: Course | Path, assignment: str, submissions: Path, *, cell_tim
     return results, found.warnings + warnings
 
 
+def _feedback_in_process(course: Course, assignment: str, students: list[str] | None) -> str | None:
+    """nbgrader's generate_feedback through its API (:class:`nbgrader.apps.NbGraderAPI`), in this process or, for a
+    class of ``students`` on a machine with several cores, in forked copies of it that share the class between
+    them (each excludes the others' students with ``CourseDirectory.student_id_exclude``; a fork has nbgrader
+    imported already). Returns why it failed, or None (nbgrader writes what it can for the others)."""
+    from nbgrader.apps import NbGraderAPI
+
+    def run(exclude: list[str]) -> str | None:
+        course.dirs.student_id_exclude = ",".join(exclude)
+        try:
+            out = NbGraderAPI(coursedir=course.dirs, config=course.config).generate_feedback(assignment, force=True)
+        finally:
+            course.dirs.student_id_exclude = ""
+        if out.get("success"):
+            return None
+        last = [ln for ln in str(out.get("error") or out.get("log") or "").splitlines() if ln.strip()][-1:]
+        return last[0] if last else "failed"
+
+    shares = min(os.cpu_count() or 1, len(students or []) // FEEDBACK_SHARE)
+    if shares < 2 or not hasattr(os, "fork"):
+        return run([])
+    import glob
+    everyone = sorted({Path(p).parent.name for p in glob.glob(str(course.autograded("*", assignment)))})
+    groups = [students[i::shares] for i in range(1, shares)]  # the forks' shares; this process does the rest
+    children = []
+    for group in groups:
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the child: its share, then out without running the parent's cleanup
+            code = 1
+            try:
+                code = 0 if run([s for s in everyone if s not in group]) is None else 1
+            finally:
+                os._exit(code)
+        children.append(pid)
+    why = run([s for group in groups for s in group])
+    failed = [pid for pid in children if os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) != 0]
+    if failed and not why:  # nbgrader names the students it could not write feedback for in its log (stderr)
+        why = f"{len(failed)} of {shares} feedback processes reported errors (see the log above)"
+    return why
+
+
+FEEDBACK_SHARE = 8  # students per forked feedback process, at least
+
+
 def feedback_and_export(course: Course, assignment: str, any_graded: bool, csv: Path | None,
-                        wall_timeout: float) -> list[str]:
-    """After a batch: nbgrader generate_feedback (when anyone was graded) and nbgrader export; the warnings."""
+                        wall_timeout: float, in_process: bool | list = False) -> list[str]:
+    """After a batch: nbgrader generate_feedback (when anyone was graded) and nbgrader export; the warnings.
+
+    ``in_process``: the feedback through nbgrader's own API (:func:`_feedback_in_process`; the isolated engine,
+    which has nbgrader imported already: the same HTML without a new nbgrader process's start-up), else its CLI;
+    a list of the graded students lets it share them between forked processes."""
     warnings = []
-    if any_graded:
+    if any_graded and in_process:
+        why = _feedback_in_process(course, assignment, in_process if isinstance(in_process, list) else None)
+        if why:
+            warnings.append(f"nbgrader generate_feedback: {why}")
+    elif any_graded:
         run = course.nbgrader("generate_feedback", assignment, "--force", timeout=wall_timeout)
         if run.returncode != 0:
             warnings.append(f"nbgrader generate_feedback: {run.error_line()}")
@@ -305,7 +357,8 @@ def grade_isolated(course: Course | Path, assignment: str, submissions: Path, *,
         if manual and r.valid:
             r.notes.append("needs manual grading: " + ", ".join(manual))
     report.write_report(course, assignment, done)
-    warnings = feedback_and_export(course, assignment, any(r.valid for r in done), csv, wall_timeout)
+    warnings = feedback_and_export(course, assignment, any(r.valid for r in done), csv, wall_timeout,
+                                   in_process=[r.student for r in done if r.valid] or True)
     return done, found.warnings + warnings
 
 

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from .core import (Part, Report, StudentCall, Topic, Written, as_array, call_student, close, compare, error_verdict,
-                   fmt, judge_purity, plain_value, ratio_hint, run_cases, snapshot, unchanged)
+                   fmt, judge_purity, near, plain_value, ratio_hint, run_cases, snapshot, unchanged)
 
 __all__ = ["check_empirical_ntk", "check_relu_ntk", "check_NTKMLP", "check_ntk_predict", "POINTS"]
 
@@ -382,7 +382,9 @@ def _hidden_relu_ntk(report: Report, relu_ntk: Callable, grading) -> None:
         variants["the two outputs look swapped: relu_ntk returns (nngp, ntk), in this order"] = {"nngp": ntk, "ntk": nngp}
         return judge_relu_ntk(out, {"nngp": nngp, "ntk": ntk}, variants)
 
-    run_cases(report, grading.relu_ntk_cases(), harness, judge, "X1 and X2 in the hidden cases")
+    # the student's own case (their W_std, b_std, depth and data seed: the part's variant) with the others
+    run_cases(report, grading.relu_ntk_cases() + report.own_cases(grading), harness, judge,
+              "X1 and X2 in the hidden cases")
 
 
 def _both(*results: tuple[bool, str]) -> tuple[bool, str]:
@@ -436,6 +438,34 @@ def run_ntkmlp_parameters(models) -> dict:
     return {"count": count, "networks": len(models),
             "stats": [_entry_stats(bucket[0].shape, np.concatenate([p.reshape(-1) for p in bucket]))
                       for bucket in (pooled or [])]}
+
+
+def run_ntkmlp_init(cls: Callable, d_in: int, width: int, depth: int, W_std: float, b_std: float,
+                    seeds) -> dict:
+    """Harness step (run beside the student's code, :func:`~autograder.core.near`): the parameters' statistics
+    (:func:`run_ntkmlp_parameters`) of the networks built with each of ``seeds``."""
+    built = []
+    for seed in seeds:
+        call = run_ntkmlp_build(cls, d_in, width, depth, W_std, b_std, seed)
+        if not call.ok:
+            return {"error": f"NTKMLP({d_in}, {width}, {depth}, W_std={W_std:.3g}, b_std={b_std:.3g}) raised "
+                             f"{call.error}"}
+        built.append(call.value)
+    return run_ntkmlp_parameters(built)
+
+
+def run_ntkmlp_outputs(cls: Callable, d_in: int, width: int, depth: int, W_std: float, b_std: float,
+                       x: np.ndarray, seeds) -> dict:
+    """Harness step (run beside the student's code): ``{"values": f(x)}`` of one input ``x`` (1 x d_in) for the
+    networks built with each of ``seeds``, or the first error."""
+    values = []
+    for seed in seeds:
+        built = run_ntkmlp_build(cls, d_in, width, depth, W_std, b_std, seed)
+        out = run_ntkmlp_forward(built.value, x) if built.ok else {"error": f"NTKMLP raised {built.error}"}
+        if out.get("error"):
+            return {"error": out["error"]}
+        values.append(float(out["value"][0]))
+    return {"values": np.array(values)}
 
 
 def _entry_stats(shape, x: np.ndarray) -> tuple:
@@ -570,10 +600,7 @@ def _visible_NTKMLP(report: Report, NTKMLP: Callable) -> None:
     # A small network has few entries: its parameters are pooled over 100 seeds (700 weights, 100 biases), enough
     # to tell N(0, 1) from PyTorch's default U(±1/sqrt(fan_in)) or a scaled initialization.
     for d_in, width, depth, networks in [(4, 512, 2, 1), (6, 32, 0, 100)]:
-        built = [run_ntkmlp_build(NTKMLP, d_in, width, depth, 1.3, 0.5, seed=1 + j) for j in range(networks)]
-        bad = next((b for b in built if not b.ok), None)
-        stats = run_ntkmlp_parameters([b.value for b in built]) if bad is None else {
-            "error": f"NTKMLP({d_in}, {width}, {depth}, W_std=1.3, b_std=0.5) raised {bad.error}"}
+        stats = near(run_ntkmlp_init, NTKMLP, d_in, width, depth, 1.3, 0.5, seeds=range(1, 1 + networks))
         seeds = "" if networks == 1 else f" ({networks} networks, different seeds)"
         report.check(f"NTKMLP({d_in}, {width}, {depth}, W_std=1.3, b_std=0.5){seeds}: weights and biases of every "
                      "layer, each entry N(0, 1) (mean, mean square and distribution)",
@@ -584,14 +611,8 @@ def _visible_NTKMLP(report: Report, NTKMLP: Callable) -> None:
     x = _points(8, 1, d)
     q1 = W_std ** 2 * (x @ x.T).item() / d + b_std ** 2
     expected = W_std ** 2 * q1 / 2 + b_std ** 2
-    values, error = [], None
-    for seed in range(500):
-        built = run_ntkmlp_build(NTKMLP, d, 64, 1, W_std, b_std, seed=1000 + seed)
-        out = run_ntkmlp_forward(built.value, x) if built.ok else {"error": f"NTKMLP raised {built.error}"}
-        if out.get("error"):
-            error = out["error"]
-            break
-        values.append(out["value"][0])
+    out = near(run_ntkmlp_outputs, NTKMLP, d, 64, 1, W_std, b_std, x, seeds=range(1000, 1500))
+    error, values = out.get("error"), out.get("values")
     report.check("500 networks NTKMLP(16, 64, 1, W_std=1.3, b_std=0.5): E[f(x)²] matches the NNGP "
                  f"Σ²(x, x) = {expected:.4g} within 25%",
                  lambda: (False, error) if error else judge_output_variance(np.array(values), expected, 0.25))
@@ -726,7 +747,11 @@ NTK_THETA = Derivation(
 
 TOPIC = Topic("ntk", [
     Part("empirical_ntk", 3, _visible_empirical_ntk, _hidden_empirical_ntk, purity=None),
-    Part("relu_ntk", 4, _visible_relu_ntk, _hidden_relu_ntk, purity=None),
+    # Per-student hidden case (autograder.variants): the options are those of solutions/ntk/grading.py, where
+    # tests/test_ntk.py proves them (every combination: the solution passes, every known mistake fails).
+    Part("relu_ntk", 4, _visible_relu_ntk, _hidden_relu_ntk, purity=None, variant_cases="relu_ntk_variant_cases",
+         variant={"W_std": (0.8, 1.2, 1.5, 1.8), "b_std": (0.1, 0.3, 0.6, 0.9), "depth": (2, 3, 4, 5),
+                  "seed": (1, 2, 3, 4)}),
     Part("NTKMLP", 3, _visible_NTKMLP, _hidden_NTKMLP, purity=None),
     Part("ntk_predict", 3, _visible_ntk_predict, _hidden_ntk_predict, purity=None),
     NTK_THETA,

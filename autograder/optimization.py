@@ -418,18 +418,35 @@ def judge_slope(got: float, low: float, high: float, theory: str) -> tuple[bool,
 def _visible_hessian_slope(report: Report, hessian_slope) -> None:
     x = torch.tensor([0.6, -1.2, 0.9], dtype=torch.float64)
     widths, seeds = [8, 16, 32, 64, 128], [0, 1]
+    outs = {}
     for make_model, exact, label in [
             (_ntk_two_layer, -0.5, "width^(-1/2) sum_i v_i relu(w_i . x) (NTK scaling): |H| = width^(-1/2) |x|"),
             (_mean_field_two_layer, -1.0, "width^(-1) sum_i v_i relu(w_i . x) (mean-field scaling): "
                                           "|H| = |x| / width"),
             (_standard_relu, 0.0, "Linear(3, width)-ReLU-Linear(width, 1) (PyTorch's parametrization): |H| = "
                                   "sqrt(|x|^2 + 1) at every width")]:
-        out = report.call(hessian_slope, make_model, x, widths, seeds,
-                          what=f"hessian_slope({make_model.__name__}, x, widths=[8..128], seeds=[0, 1])",
-                          convert=as_scalar)
-        # the slopes 0 and -1 are what a constant 0 or -1 returns: gated, they count once another check passes
+        outs[exact] = out = report.call(hessian_slope, make_model, x, widths, seeds,
+                                        what=f"hessian_slope({make_model.__name__}, x, widths=[8..128], seeds=[0, 1])",
+                                        convert=as_scalar)
+        # each slope is what some constant returns: gated, the values count once the check below passes
         report.judge(f"{label}: slope {exact:g}", out, judge_slope, exact - SLOPE_ATOL, exact + SLOPE_ATOL,
-                     f"{exact:g}", gated=exact in (0.0, -1.0))
+                     f"{exact:g}", gated=True)
+    report.check("the mean-field slope is the NTK one minus 1/2 (|H| ~ width^(-1) against width^(-1/2)): the "
+                 "slope follows the scaling, as no constant does",
+                 lambda: _slope_difference(outs[-1.0], outs[-0.5], -0.5))
+
+
+def _slope_difference(a: dict, b: dict, want: float) -> tuple[bool, str]:
+    """Verdict: slope(a) - slope(b) = want (within twice the tolerance of one slope)."""
+    for out in (a, b):
+        if out.get("error"):
+            return False, out["error"]
+    got = float(a["value"]) - float(b["value"])
+    if abs(got - want) <= 2 * SLOPE_ATOL:
+        return True, ""
+    return False, (f"the two slopes differ by {fmt(got, 4)}, expected {fmt(want, 4)}" +
+                   ("\nhint: the same slope for every model: does hessian_slope use make_model and x?"
+                    if abs(got) < 1e-9 else ""))
 
 
 def _hidden_hessian_slope(report: Report, hessian_slope, grading) -> None:
@@ -437,7 +454,7 @@ def _hidden_hessian_slope(report: Report, hessian_slope, grading) -> None:
         out = report.call(hessian_slope, case["make_model"], case["x"], case["widths"], case["seeds"],
                           what=f"hessian_slope on: {case['name']}", convert=as_scalar)
         low, high = case["bounds"]
-        report.judge(case["name"] + " (Liu, Zhu & Belkin 2020: about -1/2)", out, judge_slope, low, high, "about -0.5")
+        report.judge(case["name"], out, judge_slope, low, high, case["theory"], gated=True)
 
 
 TOPIC = Topic("optimization", [

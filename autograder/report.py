@@ -92,11 +92,13 @@ def _variants(results: list[SubmissionResult], assignment: str) -> list[str]:
     parts = [p for p in getattr(topic, "parts", []) if getattr(p, "variant", None)]
     if not parts:
         return []
-    lines = ["", "Variants (each student's values, drawn from the nbgrader student id):"]
+    lines = ["", "Variants (each student's values, drawn from the nbgrader student id; \"hidden checks\": the "
+             "student's own hidden case of an implementation part):"]
     for r in results:
-        values = "; ".join(f"{p.name}: " + ", ".join(f"{k} = {v}" for k, v in
-                                                     draw(p.name, r.student, p.variant).items()) for p in parts)
-        lines.append(f"  {r.student}: {values}")
+        for p in parts:
+            kind = " (hidden checks)" if getattr(p, "variant_cases", "") else ""
+            values = ", ".join(f"{k} = {v}" for k, v in draw(p.name, r.student, p.variant).items())
+            lines.append(f"  {r.student}: {p.name}: {values}{kind}")
     return lines
 
 

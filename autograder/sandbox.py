@@ -34,6 +34,7 @@ import builtins
 import contextlib
 import io
 import json
+import linecache
 import os
 import resource
 import select
@@ -336,6 +337,14 @@ class _Ref:
         self.key = key
 
 
+class _Name:
+    """What a student's name called by name (``submission._Proxy``) pickles to: the sandbox replaces it by what the
+    name means in the student's namespace at that moment."""
+
+    def __init__(self, name: str):
+        self.name = name
+
+
 class RemoteObject:
     """A handle on an object that lives in the sandbox (a student's function, class, model, ...)."""
 
@@ -355,6 +364,10 @@ class RemoteObject:
 
     def __reduce__(self):
         return (_Ref, (self._key,))
+
+    def _tfdl_near(self, fn, args: tuple, kwargs: dict):
+        """Run a harness step where this object lives (:func:`autograder.core.near`)."""
+        return self._sandbox.trusted(fn, args, kwargs)
 
     def __repr__(self) -> str:
         return f"<{self._type} in the sandbox>"
@@ -809,8 +822,9 @@ class ForkServer:
 
     FORK_SECONDS = 30.0  # for the server to answer a fork request (milliseconds when it is well)
 
-    def __init__(self, limits: Limits | None = None):
+    def __init__(self, limits: Limits | None = None, modules: tuple = ()):
         self.limits = limits or Limits()
+        self.modules = tuple(modules)  # imported before the first fork, beside WARM_MODULES
         self.proc: subprocess.Popen | None = None
         self.sock = None
         self.generation = 0
@@ -828,6 +842,7 @@ class ForkServer:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         env = _environment("/tmp/work", True)
         env["TFDL_ZYGOTE_FD"] = str(theirs.fileno())
+        env["TFDL_WARM"] = ",".join(self.modules)
         lim = self.limits
 
         def limit():
@@ -940,10 +955,11 @@ class ForkServer:
 _SERVERS: dict = {}
 
 
-def fresh_sandbox(limits: Limits | None = None, isolate: bool | None = None) -> Sandbox:
+def fresh_sandbox(limits: Limits | None = None, isolate: bool | None = None, modules: tuple = ()) -> Sandbox:
     """A sandbox nobody has used, not started yet (``start()`` it). Isolated, it is a fork of this process's
     warm :class:`ForkServer` for these limits (milliseconds instead of the seconds of a cold start with its
-    imports); without isolation, a cold process."""
+    imports); without isolation, a cold process. ``modules``: what the server imports before its first fork, if
+    it is started now (the assignment's imports, :func:`autograder.submission.warm_modules`)."""
     limits = limits or Limits()
     isolate = bwrap_available() if isolate is None else isolate
     if not isolate:
@@ -954,16 +970,16 @@ def fresh_sandbox(limits: Limits | None = None, isolate: bool | None = None) -> 
         if not _SERVERS:
             import atexit
             atexit.register(close_servers)
-        server = _SERVERS[key] = ForkServer(limits)
+        server = _SERVERS[key] = ForkServer(limits, modules)
     return Sandbox(limits, isolate=True, server=server)
 
 
-def prestart(limits: Limits | None = None) -> None:
+def prestart(limits: Limits | None = None, modules: tuple = ()) -> None:
     """Start this process's fork server for ``limits`` now, without waiting for it (a grading worker does it at
     start-up, so that its first student does not wait for the server's imports)."""
     limits = limits or Limits()
     if bwrap_available():
-        server = fresh_sandbox(limits, True).server
+        server = fresh_sandbox(limits, True, modules).server
         if server is not None and not server.alive():
             server.spawn()
 
@@ -1106,6 +1122,8 @@ def _serve(rfd: int | None = None, wfd: int | None = None) -> None:  # pragma: n
     def resolve(x):
         if isinstance(x, _Ref):
             return handles[x.key]
+        if isinstance(x, _Name):
+            return ns[x.name]
         if type(x) in (list, tuple):
             return type(x)(resolve(v) for v in x)
         if type(x) is dict:
@@ -1170,11 +1188,7 @@ def _serve(rfd: int | None = None, wfd: int | None = None) -> None:  # pragma: n
 
     # Warm up before the first request, so that no request's wall-clock limit pays for the course's heavy imports
     # (torch alone takes seconds on a loaded machine): then say so.
-    for heavy in ("torch", "matplotlib.pyplot"):
-        try:
-            __import__(heavy)
-        except Exception:  # noqa: BLE001 - not installed here: the student's own import will say so
-            pass
+    _warm_up(os.environ.pop("TFDL_WARM", ""))
     reply({"ready": True})
     while True:
         # What the last request left (its value, its exception and the traceback's frames, with whatever a
@@ -1193,6 +1207,9 @@ def _serve(rfd: int | None = None, wfd: int | None = None) -> None:  # pragma: n
             if op == "exec":
                 def go():
                     cells[req.get("name", "<cell>")] = req["source"]
+                    # a traceback of a harness step run here (autograder.core.near) shows the student's line
+                    linecache.cache[req.get("name", "<cell>")] = (len(req["source"]), None,
+                                                                  req["source"].splitlines(True), req.get("name"))
                     exec(compile(req["source"], req.get("name", "<cell>"), "exec"), ns)
                 _, exc, output = run(go)
                 answer = {"output": output}
@@ -1267,6 +1284,28 @@ def _serve(rfd: int | None = None, wfd: int | None = None) -> None:  # pragma: n
                 os._exit(3)
 
 
+# Imported once by the sandbox process before its first request, or by the fork server before it forks any
+# student's process (the children share them): what every assignment needs, and what the assignment being graded
+# imports (``modules`` of :func:`fresh_sandbox`, from its source notebook: SymPy, SciPy, scikit-learn, ...).
+WARM_MODULES = ("pickle", "cloudpickle", "numpy", "torch", "matplotlib.pyplot", "autograder.core")
+
+
+def _warm_up(modules: str = "") -> None:  # pragma: no cover - runs in the sandbox
+    extra = [m for m in modules.split(",") if m]
+    for heavy in (*WARM_MODULES, *extra):
+        try:
+            __import__(heavy)
+        except Exception:  # noqa: BLE001 - not installed here: the student's own import will say so
+            pass
+    if "torch.func" in extra:  # its first transform loads some 800 modules (~1 s): once, not per student
+        try:
+            import torch
+            from torch.func import jacrev, vmap
+            vmap(jacrev(lambda x: (x * x).sum()))(torch.zeros(2, 2))
+        except Exception:  # noqa: BLE001
+            pass
+
+
 def _zygote() -> None:  # pragma: no cover - runs in the sandbox container
     """The fork server's loop (:class:`ForkServer`): import the heavy libraries once, then for every fork request
     clean the container, fork, and report the child's pid; report every child's exit status; kill on request."""
@@ -1276,11 +1315,7 @@ def _zygote() -> None:  # pragma: no cover - runs in the sandbox container
     devnull = os.open(os.devnull, os.O_RDWR)
     for fd in (0, 1, 2):
         os.dup2(devnull, fd)
-    for heavy in ("pickle", "numpy", "torch", "matplotlib.pyplot", "cloudpickle"):
-        try:
-            __import__(heavy)
-        except Exception:  # noqa: BLE001
-            pass
+    _warm_up(os.environ.pop("TFDL_WARM", ""))
     libc = ctypes.CDLL(None, use_errno=True)
     PR_SET_DUMPABLE = 4
     libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)  # no child can ptrace this process or open its memory

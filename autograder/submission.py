@@ -40,7 +40,7 @@ from .course import Course, as_course
 from .results import CheckResult, PartResult, SubmissionResult
 from .sandbox import Limits, RemoteObject, Sandbox, SandboxError, fresh_sandbox
 
-__all__ = ["grade_submission", "fingerprint", "source_spec", "LEDGER_VERSION"]
+__all__ = ["grade_submission", "fingerprint", "source_spec", "warm_modules", "LEDGER_VERSION"]
 
 LEDGER_VERSION = 2
 # The modules of autograder/ whose code decides a score (with the assignment's own checks module).
@@ -141,6 +141,8 @@ class _References:
 
         class Pickler(cloudpickle.Pickler):
             def persistent_id(self, x):
+                if isinstance(x, (_Proxy, RemoteObject)):  # a student's object: never the same call twice
+                    raise TypeError("a student's object is not an instructor's input")
                 if isinstance(x, torch.Tensor):
                     t = x.detach().cpu().contiguous()
                     return ("tensor", type(x).__name__, str(t.dtype), tuple(t.shape), bool(x.requires_grad),
@@ -234,6 +236,14 @@ class _Proxy:
 
     def __call__(self, *args, **kwargs):
         return _CURRENT["sandbox"].call(self.name, args, kwargs)
+
+    def __reduce__(self):  # sent to the sandbox, it is the student's object of that name
+        from .sandbox import _Name
+        return (_Name, (self.name,))
+
+    def _tfdl_near(self, fn, args: tuple, kwargs: dict):
+        """Run a harness step in the sandbox, beside the student's code (:func:`autograder.core.near`)."""
+        return _CURRENT["sandbox"].trusted(fn, args, kwargs)
 
     def __repr__(self):
         return f"<student's {self.name}>"
@@ -411,7 +421,7 @@ def _grade_submission(course: Course, assignment: str, student: str, notebook: P
     def fresh() -> Sandbox:
         """A new, started sandbox: the one place that makes one. Isolated, a fresh fork of this process's warm
         sandbox server (milliseconds; never a process another student or an earlier restart used)."""
-        return fresh_sandbox(limits, isolate).start()
+        return fresh_sandbox(limits, isolate, warm_modules(course, assignment)).start()
 
     def restart() -> Sandbox:
         """A fresh sandbox with the cells that ran replayed in order.  A cell whose replay stops the sandbox
@@ -507,6 +517,34 @@ def source_spec(course: Course | Path, assignment: str) -> SourceSpec:
     key = (str(course.root), assignment)
     if key not in _SPECS:
         _SPECS[key] = load_spec(course, assignment)
+    return _SPECS[key]
+
+
+def warm_modules(course: Course | Path, assignment: str) -> tuple[str, ...]:
+    """The modules the assignment's source notebook imports (absolute ``import a.b`` / ``from a.b import c``, at
+    any depth of its code cells): what a warm sandbox server imports once for all its students (read once per
+    process)."""
+    course = as_course(course)
+    key = ("warm", str(course.root), assignment)
+    if key not in _SPECS:
+        found: list[str] = []
+        try:
+            nb = read_notebook(course.source_notebook(assignment))
+            for cell in nb.cells:
+                if cell.get("cell_type") != "code":
+                    continue
+                try:
+                    tree = ast.parse(_transform(cell.source if isinstance(cell.source, str) else "".join(cell.source)))
+                except SyntaxError:
+                    continue
+                for node in ast.walk(tree):
+                    names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
+                             [node.module] if isinstance(node, ast.ImportFrom) and node.module and not node.level
+                             else [])
+                    found += [n for n in names if n not in found]
+        except Exception:  # noqa: BLE001 - an unreadable source: nothing extra is warmed, nothing else changes
+            pass
+        _SPECS[key] = tuple(found)
     return _SPECS[key]
 
 

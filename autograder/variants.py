@@ -96,3 +96,33 @@ def show(part, declared: str = "") -> dict:
     values = draw(part.name, student, part.variant)
     print(f"Your values for {part.name} (course id {student!r}): " + ", ".join(f"{k} = {v}" for k, v in values.items()))
     return values
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Variants of the hidden checks of implementation parts (``Part(..., variant=...)`` in autograder.core)
+# ----------------------------------------------------------------------------------------------------------------
+DEFAULT_ID = ""  # the id drawn from when no student is being graded (the instructor's own run, tfdl validate)
+
+
+def values(key: str, student: str, choices: dict) -> dict:
+    """``{parameter: option}``: what :func:`draw` draws, as the options themselves (numbers stay numbers; the
+    options of a parameter are distinct as text, which ``Part`` checks)."""
+    drawn = draw(key, student, choices)
+    return {name: next(o for o in choices[name] if str(o) == text) for name, text in drawn.items()}
+
+
+def session_id() -> str:
+    """The course id of the notebook running now: the JupyterHub user name, else the ``STUDENT_ID`` the notebook
+    declared (read from the IPython user namespace, else ``__main__``); "" when there is none."""
+    import sys
+    namespace = {}
+    try:
+        from IPython import get_ipython
+        shell = get_ipython()
+        namespace = shell.user_ns if shell is not None else {}
+    except Exception:  # noqa: BLE001 - no IPython: a plain script
+        shell = None
+    if not namespace:
+        namespace = vars(sys.modules["__main__"]) if "__main__" in sys.modules else {}
+    declared = namespace.get(ID_NAME, "")
+    return student_id(declared if isinstance(declared, str) else "")

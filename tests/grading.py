@@ -74,3 +74,63 @@ def tfdl(*args: str) -> tuple[int, str, str]:
         except SystemExit as exc:  # argparse: --help and usage errors
             code = exc.code
     return code, out.getvalue(), err.getvalue()
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Per-student variants of hidden checks (Part(variant=...), autograder.core): a student's own case alone, and a
+# submission that replays another student's outputs
+# ----------------------------------------------------------------------------------------------------------------
+def own_case_verdicts(topic, part: str, fn, values: dict, fixed: str, student: str = "test"):
+    """The verdicts of part ``part``'s hidden checks on ``fn`` with only the own case made from ``values`` (the
+    hidden function's fixed cases, ``grading.<fixed>()``, replaced by none): [own case, purity]."""
+    from autograder.core import Report, instructor_module
+
+    real = instructor_module(topic.assignment)
+
+    class OnlyOwn:
+        def __getattr__(self, name):
+            return (lambda: []) if name == fixed else getattr(real, name)
+
+    p = topic.part(part)
+    report = Report(part, float(p.points), "all", student=student, variant=dict(values),
+                    variant_cases=p.variant_cases)
+    p.hidden(report, fn, OnlyOwn())
+    return report.verdicts
+
+
+def every_combination(variant: dict) -> list[dict]:
+    """Every combination of a variant's options, as ``{parameter: option}`` dicts."""
+    import itertools
+    return [dict(zip(variant, combo)) for combo in itertools.product(*variant.values())]
+
+
+def replaying(fn):
+    """``(recording, replay)``: ``recording`` is ``fn`` that also keeps each output; ``replay()`` is a function
+    that ignores its arguments and returns the kept outputs in order: a submission hard-coding what another
+    student's grading returned."""
+    import copy
+    outputs = []
+
+    def recording(*args, **kwargs):
+        out = fn(*args, **kwargs)
+        outputs.append(copy.deepcopy(out))
+        return out
+
+    def replay():
+        queue = list(outputs)
+
+        def replayed(*args, **kwargs):
+            return copy.deepcopy(queue.pop(0)) if queue else None
+        return replayed
+    return recording, replay
+
+
+def two_draws(part, prefix="student"):
+    """Two student ids whose draws of ``part``'s variant differ in every parameter (found by scanning ids, not
+    hard-coded draws)."""
+    first = part.student_values(f"{prefix}-0")[1]
+    for i in range(1, 500):
+        other = part.student_values(f"{prefix}-{i}")[1]
+        if all(other[k] != first[k] for k in first):
+            return f"{prefix}-0", f"{prefix}-{i}"
+    raise AssertionError("no two different draws in 500 ids")

@@ -197,7 +197,7 @@ class _Bar:
 def test_ntk_isolated_scores_equal_the_in_process_checks(tmp_path):
     from autograder import ntk
     from tests.notebooks import source_notebook
-    from tests.test_ntk import grade, predict_variant
+    from tests.test_ntk import MLPVariant, grade, predict_variant
 
     course = make_course(tmp_path, ["ntk"])
     nbgrading.release(course, "ntk")
@@ -211,6 +211,16 @@ def test_ntk_isolated_scores_equal_the_in_process_checks(tmp_path):
     add_submission(folder, "full", "ntk", fill(release, dict(solution)))
     add_submission(folder, "partial", "ntk", fill(release, {"relu_ntk": solution["relu_ntk"],
                                                               "ntk_predict": "import numpy as np\n" + wrong_predict}))
+    # NTKMLP's visible checks build 600 networks in one request beside the student's code (core.near): the same
+    # verdicts as in a kernel, and what the student's class prints reaches the feedback
+    mistakes = {"uniform": "uniform initialization with variance 1", "default": "PyTorch's default initialization kept",
+                "deep": "depth off by one"}
+    for student, mistake in mistakes.items():
+        add_submission(folder, student, "ntk", fill(release, {"NTKMLP": (
+            "import numpy as np\nimport torch\n" + inspect.getsource(MLPVariant) + "\nimport functools\n"
+            f"NTKMLP = functools.partial(MLPVariant, mistake={mistake!r})")}))
+    add_submission(folder, "chatty", "ntk", fill(release, {"NTKMLP": solution["NTKMLP"].replace(
+        "super().__init__()", "super().__init__()\n        print('building a network of width', width)", 1)}))
     results, warnings = nbgrading.grade_isolated(course, "ntk", folder, cell_timeout=60, workers=2)
     got = {r.student: r.scores for r in results}
     full = {f"check_{p}": float(v) for p, v in ntk.POINTS.items()}
@@ -218,6 +228,13 @@ def test_ntk_isolated_scores_equal_the_in_process_checks(tmp_path):
     expected = grade("ntk_predict", functools.partial(predict_variant, mistake="one step too many"))[0]
     assert got["partial"] == {"check_empirical_ntk": 0, "check_relu_ntk": 4, "check_NTKMLP": 0,
                               "check_ntk_predict": expected, "check_ntk_theta": 0, "written_finite_width": 0}
+    for student, mistake in mistakes.items():
+        in_kernel = grade("NTKMLP", functools.partial(MLPVariant, mistake=mistake))[0]
+        assert got[student]["check_NTKMLP"] == in_kernel < 3, student
+    assert got["chatty"]["check_NTKMLP"] == 3
+    chatty = next(r for r in results if r.student == "chatty")
+    feedback = next(p.feedback for p in chatty.parts if p.grade_id == "check_NTKMLP")
+    assert "building a network of width" in feedback, feedback
     assert not warnings
 
 
@@ -237,3 +254,19 @@ def test_the_same_batch_runs_on_a_dask_cluster(tmp_path):
     assert code == 0, err
     assert scores(course, "honest") == (2, 0, 0) and scores(course, "loops") == (0, 0, 0)
     assert "(isolated, dask)" in err
+
+
+def test_feedback_shared_between_forked_processes_is_what_nbgrader_writes(corpus):
+    """The isolated engine writes feedback through nbgrader's API, its class shared between forked processes
+    (nbgrading._feedback_in_process, more than FEEDBACK_SHARE students per process on 2 cores): the same pages,
+    byte for byte, as nbgrader's own generate_feedback writes (for the same students: both fail on the notebooks
+    whose nbgrader metadata lie)."""
+    course = Course(corpus["course"])
+    assert len(CASES) >= 2 * nbgrading.FEEDBACK_SHARE  # the class was shared
+    pages = {p: p.read_bytes() for p in sorted((corpus["course"] / "course_work" / "feedback").glob("*/hostile/*.html"))}
+    assert len(pages) >= 2 * nbgrading.FEEDBACK_SHARE
+    for p in pages:
+        p.unlink()
+    course.nbgrader("generate_feedback", "hostile", "--force")  # (it fails on the notebooks whose metadata lie)
+    again = {p: p.read_bytes() for p in sorted((corpus["course"] / "course_work" / "feedback").glob("*/hostile/*.html"))}
+    assert again == pages

@@ -185,3 +185,164 @@ def test_an_error_names_the_line_of_the_student_code():
     error = call_student(student, 1).error
     assert error.startswith("ZeroDivisionError: division by zero (line ")
     assert "of test_core.py in student: return y / 0)" in error
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Per-student variants of hidden checks: Part(variant=..., variant_cases=...) (issue 19)
+# --------------------------------------------------------------------------------------------------------------
+import types  # noqa: E402
+
+from autograder import variants  # noqa: E402
+from autograder.core import Part, Topic  # noqa: E402
+
+
+def _visible(report, fn):
+    report.check("visible", lambda: (fn(1) == 2, "wrong"))
+
+
+def _hidden(report, fn, grading):
+    for case in grading.fixed_cases() + report.own_cases(grading):
+        report.check(case["name"], lambda case=case: (fn(case["x"]) == 2 * case["x"], "wrong"))
+
+
+def _part(**kwargs):
+    return Part("double", 2, _visible, _hidden, purity=None, **kwargs)
+
+
+GOOD = dict(variant={"scale": (0.5, 1.5, 2.0), "seed": (1, 2, 3)}, variant_cases="double_cases")
+
+
+def _grading(tmp_path, monkeypatch, source: str):
+    """An instructor module solutions/toyv/grading.py (TFDL_SOURCE_DIR) for a topic 'toyv'."""
+    (tmp_path / "toyv").mkdir(exist_ok=True)
+    (tmp_path / "toyv" / "grading.py").write_text(source)
+    monkeypatch.setenv("TFDL_SOURCE_DIR", str(tmp_path))
+    sys.modules.pop("_tfdl_grading_toyv", None)
+    from autograder.core import instructor_module
+    return instructor_module("toyv")
+
+
+CASES = '''
+def fixed_cases():
+    return [dict(name="x = 1", x=1)]
+
+def double_cases(scale, seed):
+    return [dict(name=f"x = {scale * seed:g} (scale {scale}, seed {seed})", x=scale * seed)]
+'''
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(variant={"scale": ()}, variant_cases="f"), "non-empty tuple"),
+    (dict(variant={"scale": (1, 1.0)}, variant_cases="f"), None),  # "1" and "1.0": distinct as text
+    (dict(variant={"scale": (1.0, 1.0)}, variant_cases="f"), "distinct as text"),
+    (dict(variant={"not a name": (1,)}, variant_cases="f"), "not a Python name"),
+    (dict(variant={"scale": (True, False)}, variant_cases="f"), "not a number or a text"),
+    (dict(variant={"scale": (1, 2)}), "needs variant_cases"),
+    (dict(variant_cases="f"), "needs variant_cases"),
+    (dict(variant=[("scale", (1, 2))], variant_cases="f"), "must be a dict"),
+])
+def test_a_malformed_variant_declaration_stops_at_import(kwargs, message):
+    if message is None:
+        _part(**kwargs)
+        return
+    with pytest.raises(ValueError, match=message):
+        _part(**kwargs)
+    with pytest.raises(ValueError, match="has none"):
+        Part("double", 2, _visible, None, variant={"s": (1,)}, variant_cases="f")
+
+
+@pytest.mark.parametrize("source, message", [
+    (CASES, None),
+    ("def fixed_cases():\n    return []\n", "defines no function double_cases(scale, seed)"),
+    ("def double_cases(scale, sed):\n    return []\n", "'seed' is not a parameter of double_cases(scale, sed)"),
+    ("def double_cases(scale, seed, width):\n    return []\n", "needs 'width', which the variant does not declare"),
+    ("def double_cases(scale, seed):\n    return 1 / 0\n", "raised ZeroDivisionError"),
+    ("def double_cases(scale, seed):\n    return []\n", "non-empty list"),
+    ("def double_cases(scale, seed):\n    return [dict(x=1)]\n", "a dict with a 'name'"),
+])
+def test_the_instructor_side_of_a_variant_is_checked_before_grading(tmp_path, monkeypatch, source, message):
+    problems = _part(**GOOD).problems(_grading(tmp_path, monkeypatch, source))
+    if message is None:
+        assert problems == []
+    else:
+        assert problems and any(message in p for p in problems), problems
+    assert _part().problems(None) == []  # no variant: nothing to check
+
+
+def test_validate_source_stops_on_a_variant_whose_case_function_is_missing(tmp_path, monkeypatch):
+    """The release and both graders' preflight (release.validate_source) list the problem, so that no student is
+    graded with a broken variant."""
+    from autograder import release
+    from tests.conftest import make_course
+    course = make_course(tmp_path, ["toy"])
+    broken = Topic("toy", [Part("square", 2, _visible, _hidden, variant={"seed": (1, 2)},
+                                variant_cases="no_such_function")])
+    monkeypatch.setattr(release, "declared_topic", lambda a: broken)
+    problems = release.validate_source(course, "toy")
+    assert any("part 'square': variant_cases='no_such_function': grading.py defines no function "
+               "no_such_function(seed)" in p for p in problems), problems
+
+
+def test_each_student_gets_their_own_hidden_case_named_with_their_values(tmp_path, monkeypatch):
+    _grading(tmp_path, monkeypatch, CASES)
+    topic = Topic("toyv", [_part(**GOOD)])
+    ids = [f"s{i}" for i in range(40)]
+    drawn = {s: variants.values("double", s, GOOD["variant"]) for s in ids}
+    assert len({tuple(v.values()) for v in drawn.values()}) > 4  # of 9: the draws spread
+    assert all(isinstance(v["scale"], float) and isinstance(v["seed"], int) for v in drawn.values())
+    a = ids[0]
+    b = next(s for s in ids if drawn[s]["scale"] * drawn[s]["seed"] != drawn[a]["scale"] * drawn[a]["seed"])
+    for student in (a, b):
+        v = drawn[student]
+        report = topic.report("double", lambda x: 2 * x, "all", student=student)
+        assert report.earned == 2 and report.student == student and report.variant == v
+        own = [c.name for c in report.verdicts if c.name.startswith("your own case")]
+        assert own == [f"your own case (drawn from course id {student!r}): x = {v['scale'] * v['seed']:g} "
+                       f"(scale {v['scale']}, seed {v['seed']})"]
+        with variants.grading_student(student):  # the grader's way: the graded student's id
+            assert topic.report("double", lambda x: 2 * x, "all").variant == v
+    # a function that hard-codes a's own answer (right for a) is wrong for b
+    x_a = drawn[a]["scale"] * drawn[a]["seed"]
+    hard_coded = lambda x: 2 * x_a if x not in (1,) else 2  # noqa: E731
+    assert topic.report("double", hard_coded, "all", student=a).earned == 2
+    assert topic.report("double", hard_coded, "all", student=b).earned < 2
+
+
+def test_without_a_graded_student_the_default_id_is_used(tmp_path, monkeypatch):
+    _grading(tmp_path, monkeypatch, CASES)
+    monkeypatch.delenv("TFDL_STUDENT", raising=False)
+    topic = Topic("toyv", [_part(**GOOD)])
+    report = topic.report("double", lambda x: 2 * x, "all")
+    assert report.student == variants.DEFAULT_ID == ""
+    assert report.variant == variants.values("double", "", GOOD["variant"])
+    assert any(v.name.startswith("your own case (the default values: no student is being graded)")
+               for v in report.verdicts)
+    monkeypatch.setenv("TFDL_STUDENT", "carol")  # plain nbgrader's kernel
+    assert topic.report("double", lambda x: 2 * x, "all").student == "carol"
+
+
+def test_the_visible_checks_say_which_values_the_hidden_checks_use(tmp_path, monkeypatch, capsys):
+    _grading(tmp_path, monkeypatch, CASES)
+    monkeypatch.delenv("JUPYTERHUB_USER", raising=False)
+    topic = Topic("toyv", [_part(**GOOD)])
+    main = sys.modules["__main__"]
+    monkeypatch.setattr(main, "STUDENT_ID", "", raising=False)
+    assert float(topic.check("double", lambda x: 2 * x)) == 2
+    out = capsys.readouterr().out
+    assert "Your hidden checks of double use your own values of scale, seed: type your course id" in out, out
+    monkeypatch.setattr(main, "STUDENT_ID", "alice")
+    v = variants.values("double", "alice", GOOD["variant"])
+    topic.check("double", lambda x: 2 * x)
+    assert (f"Your hidden checks of double use scale = {v['scale']}, seed = {v['seed']}, drawn from your course "
+            "id 'alice'.") in capsys.readouterr().out
+    monkeypatch.setenv("JUPYTERHUB_USER", "hub-bob")  # on the school's hub, the user name
+    topic.check("double", lambda x: 2 * x)
+    assert "drawn from your course id 'hub-bob'" in capsys.readouterr().out
+    topic.check("double", lambda x: 2 * x, "all")  # graded: the case names say it, no extra line
+    assert "Your hidden checks" not in capsys.readouterr().out
+
+
+def test_a_part_without_a_variant_is_unchanged(tmp_path, monkeypatch):
+    _grading(tmp_path, monkeypatch, CASES)
+    report = Topic("toyv", [_part()]).report("double", lambda x: 2 * x, "all", student="alice")
+    assert report.variant == {} and not report.notes and [v.name for v in report.verdicts] == ["visible", "x = 1"]

@@ -735,3 +735,101 @@ def test_check_names_show_numbers_not_numpy_reprs():
     for part in ("sawtooth_net", "count_linear_pieces", "shallow_approximation"):
         _, text = grade(part, SOLUTION[part])
         assert "np." not in text and "float64(" not in text, text
+
+
+# ==============================================================================================================
+# count_linear_pieces: each student's own hidden case (Part(variant=...), autograder.core; issue 19)
+# ==============================================================================================================
+from tests.grading import every_combination, own_case_verdicts, replaying  # noqa: E402
+
+COUNT_PART = depth.TOPIC.part("count_linear_pieces")
+COUNT_CORRECT = {"solution": SOLUTION["count_linear_pieces"], "walk along the line": count_line_walk,
+                 "forward-mode autograd slopes": count_autograd_slopes}
+# the mistakes the own case catches at every combination of options (the others lose on the fixed cases)
+COUNT_ALWAYS_CAUGHT = ["counts breakpoints (no merging)", "fixed sampling grid of 2001 points",
+                       "counts activation pattern changes", "counts distinct activation patterns",
+                       "returns the number of kinks"]
+
+
+def _own(fn, values):
+    return own_case_verdicts(depth.TOPIC, "count_linear_pieces", fn, values, "count_cases")
+
+
+def _own_count(values) -> int:
+    (case,) = GRADING.count_variant_cases(**values)
+    return GRADING.count_linear_pieces(case["model"](), case["a"], case["b"])
+
+
+def test_count_own_case_for_every_combination_of_options():
+    """For each of the 96 combinations of data seed and interval: the count is never trivial (at least 6
+    pieces), the exact float64 algorithms (solution, line walk, forward-mode slopes) pass the own case, and the
+    counting mistakes that a random network with a cancelling kink exposes fail it; the counts differ from
+    student to student."""
+    combos = every_combination(COUNT_PART.variant)
+    assert len(combos) == 96
+    counts = set()
+    for values in combos:
+        counts.add(_own_count(values))
+        assert min(counts) >= 6, values
+        for name, fn in COUNT_CORRECT.items():
+            assert all(v.passed for v in _own(fn, values)), (name, values)
+        for mistake in COUNT_ALWAYS_CAUGHT:
+            assert not _own(functools.partial(count_variant, mistake=mistake), values)[0].passed, (mistake, values)
+    assert len(counts) >= 6, counts
+
+
+def test_count_two_students_get_their_own_case_and_a_replay_of_anothers_outputs_loses():
+    a = "student-0"
+    va = COUNT_PART.student_values(a)[1]
+    b = next(f"student-{i}" for i in range(1, 500) if _own_count(COUNT_PART.student_values(f"student-{i}")[1])
+             != _own_count(va))
+    names = {}
+    for s in (a, b):
+        report = depth.TOPIC.report("count_linear_pieces", SOLUTION["count_linear_pieces"], "all", student=s)
+        assert report.earned == 4, report.text()
+        v = COUNT_PART.student_values(s)[1]
+        (own,) = [c.name for c in report.verdicts if c.name.startswith("your own case")]
+        assert f"course id {s!r}" in own and f"data seed {v['seed']} on [a, b] = [{v['a']:g}, {v['b']:g}]" in own
+        names[s] = own
+    recording, replay = replaying(SOLUTION["count_linear_pieces"])
+    assert depth.TOPIC.report("count_linear_pieces", recording, "all", student=a).earned == 4
+    assert depth.TOPIC.report("count_linear_pieces", replay(), "all", student=a).earned == 4
+    copied = depth.TOPIC.report("count_linear_pieces", replay(), "all", student=b)
+    assert copied.earned < 4 and [v.name for v in copied.verdicts if not v.passed] == [names[b]], copied.text()
+
+
+@pytest.mark.slow
+def test_count_own_cases_through_the_isolated_engine(tmp_path):
+    """grade_submission with the nbgrader student id: each student is graded on their own case (named in the
+    feedback); the first student's count, hard-coded for the own case, loses that case for another student."""
+    import nbformat
+    from autograder import nbgrading
+    from autograder.submission import grade_submission
+    from tests.conftest import add_submission, fill, make_course
+    from tests.notebooks import source_notebook
+
+    course = make_course(tmp_path, ["depth"])
+    nbgrading.release(course, "depth")
+    release = nbformat.read(course / "exercises" / "depth" / "depth.ipynb", as_version=4)
+    solution = next(c.source for c in source_notebook("depth").cells
+                    if c.metadata.get("nbgrader", {}).get("grade_id") == "count_linear_pieces")
+    a = "student-0"
+    va = COUNT_PART.student_values(a)[1]
+    b = next(f"student-{i}" for i in range(1, 500) if _own_count(COUNT_PART.student_values(f"student-{i}")[1])
+             != _own_count(va))
+    hard_coded = (solution + "\n\n_computed = count_linear_pieces\n\n"
+                  "def count_linear_pieces(model, a=0.0, b=1.0):\n"
+                  "    first = getattr(model[0], 'weight', None)  # the own case: the first student's count\n"
+                  "    if first is not None and first[-2:, 0].tolist() == [1.3, 2.6]:\n"
+                  f"        return {_own_count(va)}\n"
+                  "    return _computed(model, a, b)\n")
+    folder = tmp_path / "submissions"
+    add_submission(folder, a, "depth", fill(release, {"count_linear_pieces": hard_coded}))
+    add_submission(folder, b, "depth", fill(release, {"count_linear_pieces": hard_coded}))
+    add_submission(folder, "honest", "depth", fill(release, {"count_linear_pieces": solution}))
+    got = {s: {p.grade_id: p for p in grade_submission(course, "depth", s, folder / s / "depth.ipynb").parts}[
+        "check_count_linear_pieces"] for s in (a, b, "honest")}
+    assert got[a].score == 4 and got["honest"].score == 4, (got[a].feedback, got["honest"].feedback)
+    assert got[b].score < 4, got[b].feedback
+    for s in (a, b, "honest"):
+        assert f"your own case (drawn from course id {s!r})" in got[s].feedback, got[s].feedback

@@ -135,6 +135,22 @@ def test_a_reference_undefined_on_the_domain_is_the_instructors_error():
 def test_an_answer_that_never_finishes_evaluating_is_stopped_and_costs_only_its_check():
     out = run("10**10**10**10 * x", "x", timeout=5)
     assert "took longer than 5 s" in out["error"]
+    assert run("2*x", "x + x")["equal"]  # the evaluator was killed with it; the next answer gets a new one
+
+
+def test_the_warm_evaluator_is_reused_and_replaced_when_it_dies():
+    """One evaluator per grading process (it forks a child per answer): kept between answers, replaced when it
+    died."""
+    from autograder import derivation
+    assert run("x**2", "x*x")["equal"]
+    server = derivation._EVALUATOR.proc
+    assert server is not None and server.poll() is None
+    assert run("x + 1", "1 + x")["equal"]
+    assert derivation._EVALUATOR.proc is server  # reused, not restarted
+    server.kill()
+    server.wait()
+    assert run("x - 1", "-(1 - x)")["equal"]
+    assert derivation._EVALUATOR.proc is not server
 
 
 def test_simplify_is_stopped_by_its_time_limit(monkeypatch):

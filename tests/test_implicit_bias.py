@@ -904,3 +904,63 @@ def test_diag_limit_wrong_forms_score_zero_with_a_hint(mistake):
     points, text = grade("diag_limit", expr)
     assert points == 0, text
     assert "differs from the expected one at x1 = " in text and hint in text, text
+
+
+# ==============================================================================================================
+# diag_net_gd: each student's own hidden case (Part(variant=...), autograder.core; issue 19)
+# ==============================================================================================================
+from tests.grading import every_combination, own_case_verdicts, replaying, two_draws  # noqa: E402
+
+DIAG_PART = ib.TOPIC.part("diag_net_gd")
+DIAG_CORRECT = {"solution": SOLUTION["diag_net_gd"], "numpy variant": diag_variant, "torch autograd": diag_torch_autograd,
+                "multiplicative": diag_multiplicative, "float32": functools.partial(diag_variant, dtype=np.float32),
+                "torch float32": diag_torch_float32}
+
+
+def _own(fn, values):
+    return own_case_verdicts(ib.TOPIC, "diag_net_gd", fn, values, "diag_net_cases")
+
+
+def test_diag_net_gd_own_case_for_every_combination_of_options():
+    """For each of the 48 combinations of alpha, lr and data seed: the reference stays bounded (no divergence),
+    the float32 error of correct implementations is below 1/10 of the tolerance, the solution and every correct
+    alternative pass, and every known mistake misses by more than 10 times the tolerance (measured: 20 times)."""
+    combos = every_combination(DIAG_PART.variant)
+    assert len(combos) == 48
+    for values in combos:
+        (case,) = GRADING.diag_net_variant_cases(**values)
+        ref = GRADING.diag_net_gd(case["X"], case["y"], case["alpha"], case["lr"], case["steps"])
+        assert np.all(np.isfinite(ref)) and np.abs(ref).max() < 10, values
+        tol = case["rtol"] * (np.abs(ref).max() + ib._diag_scale(case))
+        for name in ("float32", "torch float32"):
+            got = np.asarray(DIAG_CORRECT[name](case["X"], case["y"], case["alpha"], case["lr"], case["steps"]), float)
+            assert np.abs(got - ref).max() < tol / 10, (name, values)
+        for name, fn in DIAG_CORRECT.items():
+            assert all(v.passed for v in _own(fn, values)), (name, values)
+        for mistake in DIAG_MISTAKES:  # the own case's verdict is this comparison (judge_iterate)
+            with np.errstate(all="ignore"):
+                got = np.asarray(diag_variant(case["X"], case["y"], case["alpha"], case["lr"], case["steps"],
+                                              mistake=mistake), float)
+            assert not np.all(np.abs(got - ref) <= 10 * tol), (mistake, values)
+    for mistake in DIAG_MISTAKES:  # and through the hidden check itself, at one combination
+        assert not _own(functools.partial(diag_variant, mistake=mistake), combos[0])[0].passed, mistake
+
+
+def test_diag_net_gd_two_students_get_their_own_case_and_a_replay_of_anothers_outputs_loses():
+    a, b = two_draws(DIAG_PART)
+    names = {}
+    for s in (a, b):
+        report = ib.TOPIC.report("diag_net_gd", SOLUTION["diag_net_gd"], "all", student=s)
+        assert report.earned == 3, report.text()
+        values = DIAG_PART.student_values(s)[1]
+        (own,) = [v.name for v in report.verdicts if v.name.startswith("your own case")]
+        assert f"course id {s!r}" in own and f"alpha {values['alpha']}, lr {values['lr']}, data seed " \
+            f"{values['seed']}" in own, own
+        names[s] = own
+    recording, replay = replaying(SOLUTION["diag_net_gd"])
+    assert ib.TOPIC.report("diag_net_gd", recording, "all", student=a).earned == 3
+    assert ib.TOPIC.report("diag_net_gd", replay(), "all", student=a).earned == 3
+    copied = ib.TOPIC.report("diag_net_gd", replay(), "all", student=b)
+    failed = [v.name for v in copied.verdicts if not v.passed]  # the own case (and the purity check, which a
+    assert copied.earned < 3 and failed[0] == names[b] and failed[1:] in ([], [copied.verdicts[-1].name]), \
+        copied.text()  # wrong-shaped answer does not earn)

@@ -532,6 +532,29 @@ def test_reference_empirical_ntk_agrees_with_solution_and_analytic_limit():
     assert np.linalg.norm(ref - analytic) / np.linalg.norm(analytic) < 0.1
 
 
+def test_reference_empirical_ntk_of_a_wide_float32_network_is_float64_accurate_enough():
+    """A float32 network's gradients are multiplied in float32 chunks of grading.BLOCK entries: against the same
+    float32 gradients summed in float64 (torch.func.jacrev, concatenated) the kernel is within 2e-6, far below the
+    0.15 the hidden NTKMLP cases allow; against the float64 network within 1e-4 (the float32 forward pass)."""
+    from torch.func import functional_call, jacrev, vmap
+    X = np.random.default_rng(4).normal(size=(4, 5)).astype(np.float32)
+    torch.manual_seed(1)
+    model = SOLUTION["NTKMLP"](5, 2048, 2, W_std=1.3, b_std=0.5)
+    assert any(p.numel() > 4 * GRADING.BLOCK for p in model.parameters())
+    fast = GRADING.empirical_ntk(model, X, X[:3])
+    params = {k: v.detach() for k, v in model.named_parameters()}
+
+    def jac(x):
+        J = vmap(jacrev(lambda p, xi: functional_call(model, p, (xi.unsqueeze(0),)).reshape(())),
+                 in_dims=(None, 0))(params, torch.tensor(x))
+        return torch.cat([j.reshape(len(x), -1) for j in J.values()], dim=1).double()
+
+    same_gradients = (jac(X) @ jac(X[:3]).T).numpy()
+    np.testing.assert_allclose(fast, same_gradients, rtol=2e-6, atol=1e-6 * np.abs(same_gradients).max())
+    exact = GRADING.empirical_ntk(model.double(), X.astype(np.float64), X[:3].astype(np.float64))
+    np.testing.assert_allclose(fast, exact, rtol=1e-4, atol=1e-6 * np.abs(exact).max())
+
+
 # ==============================================================================================================
 # ntk_predict
 # ==============================================================================================================
@@ -972,3 +995,118 @@ def test_isolated_engine_feedback_is_short_and_shows_prints_and_the_line(tmp_pat
         in text, text
     assert "Your code printed during these checks" in text and "    | shapes (5, 3) (5, 3)" in text, text
     assert text.count("    | shapes") <= 12
+
+
+# ==============================================================================================================
+# relu_ntk: each student's own hidden case (Part(variant=...), autograder.core; issue 19)
+# ==============================================================================================================
+from tests.grading import every_combination, own_case_verdicts, replaying, two_draws  # noqa: E402
+
+RELU_PART = ntk.TOPIC.part("relu_ntk")
+RELU_CORRECT = {"solution": SOLUTION["relu_ntk"], "torch float32 joint Gram": relu_ntk_torch32,
+                "python loops": relu_ntk_python_loops,
+                "numpy float32": functools.partial(relu_ntk_variant, dtype=np.float32)}
+
+
+def _own(fn, values):
+    return own_case_verdicts(ntk.TOPIC, "relu_ntk", fn, values, "relu_ntk_cases")
+
+
+def test_relu_ntk_own_case_for_every_combination_of_options():
+    """For each of the 256 combinations of W_std, b_std, depth and data seed: the solution and the correct
+    alternatives (float32 included) pass the own case, and every known mistake fails it (no option makes a
+    mistake coincide with the recursion)."""
+    combos = every_combination(RELU_PART.variant)
+    assert len(combos) == 256
+    for values in combos:
+        for name, fn in RELU_CORRECT.items():
+            verdicts = _own(fn, values)
+            assert len(verdicts) == 2 and all(v.passed for v in verdicts), (name, values, verdicts)
+        for mistake in RELU_MISTAKES:
+            own = _own(functools.partial(relu_ntk_variant, mistake=mistake), values)[0]
+            assert own.name.startswith("your own case") and not own.passed, (mistake, values)
+
+
+def test_relu_ntk_two_students_get_their_own_case_and_a_replay_of_anothers_outputs_loses():
+    a, b = two_draws(RELU_PART)
+    names = {}
+    for s in (a, b):
+        report = ntk.TOPIC.report("relu_ntk", SOLUTION["relu_ntk"], "all", student=s)
+        assert report.earned == 4, report.text()
+        (own,) = [v.name for v in report.verdicts if v.name.startswith("your own case")]
+        values = RELU_PART.student_values(s)[1]
+        assert f"course id {s!r}" in own and f"depth {values['depth']}, W_std = {values['W_std']}, b_std = " \
+            f"{values['b_std']}, data seed {values['seed']}" in own, own
+        names[s] = own
+    assert names[a] != names[b]
+    recording, replay = replaying(SOLUTION["relu_ntk"])
+    assert ntk.TOPIC.report("relu_ntk", recording, "all", student=a).earned == 4
+    assert ntk.TOPIC.report("relu_ntk", replay(), "all", student=a).earned == 4  # a's outputs are right for a
+    copied = ntk.TOPIC.report("relu_ntk", replay(), "all", student=b)
+    assert copied.earned < 4
+    assert [v.name for v in copied.verdicts if not v.passed] == [names[b]], copied.text()
+
+
+@pytest.mark.slow
+def test_relu_ntk_own_cases_through_both_engines(tmp_path):
+    """One class graded once by each engine: two students submit the solution of relu_ntk and keep its 4 points
+    (each graded on their own case, named in the feedback); a third submits code that returns the first student's
+    own-case kernels (hard-coded) and loses points on that case only, in both engines."""
+    import nbformat
+    from autograder import nbgrading
+    from tests.conftest import add_submission, fill, make_course
+    from tests.notebooks import source_notebook
+
+    course = make_course(tmp_path, ["ntk"])
+    nbgrading.release(course, "ntk")
+    release = nbformat.read(course / "exercises" / "ntk" / "ntk.ipynb", as_version=4)
+    solution = next(c.source for c in source_notebook("ntk").cells
+                    if c.metadata.get("nbgrader", {}).get("grade_id") == "relu_ntk")
+    a, b = two_draws(RELU_PART)
+    copier = next(f"copier-{i}" for i in range(500)
+                  if RELU_PART.student_values(f"copier-{i}")[1] != RELU_PART.student_values(a)[1])
+    (case,) = GRADING.relu_ntk_variant_cases(**RELU_PART.student_values(a)[1])
+    nngp, ntk_ = GRADING.relu_ntk(case["X1"], case["X2"], case["depth"], case["W_std"], case["b_std"])
+    hard_coded = (solution + "\n\n_computed = relu_ntk\n\n"
+                  "def relu_ntk(X1, X2, depth, W_std=np.sqrt(2), b_std=0.0):\n"
+                  "    if np.shape(X1)[0] == 5 and np.shape(X2)[0] == 4:  # the own case: the first student's answer\n"
+                  f"        return np.array({nngp.tolist()!r}), np.array({ntk_.tolist()!r})\n"
+                  "    return _computed(X1, X2, depth, W_std, b_std)\n")
+    folder = tmp_path / "submissions"
+    add_submission(folder, a, "ntk", fill(release, {"relu_ntk": solution}))
+    add_submission(folder, b, "ntk", fill(release, {"relu_ntk": solution}))
+    add_submission(folder, copier, "ntk", fill(release, {"relu_ntk": hard_coded}))
+    isolated, _ = nbgrading.grade_isolated(course, "ntk", folder, workers=1)
+    plain, _ = nbgrading.grade(course, "ntk", folder, cell_timeout=120)
+    for engine, results in (("isolated", isolated), ("nbgrader", plain)):
+        got = {r.student: r for r in results}
+        assert got[a].scores["check_relu_ntk"] == 4, (engine, got[a].parts)
+        assert got[b].scores["check_relu_ntk"] == 4, (engine, got[b].parts)
+        assert 0 < got[copier].scores["check_relu_ntk"] < 4, (engine, got[copier].parts)
+    feedback = {r.student: {p.grade_id: p for p in r.parts}["check_relu_ntk"].feedback for r in isolated}
+    for s in (a, b, copier):
+        assert f"your own case (drawn from course id {s!r})" in feedback[s], feedback[s]
+    failed = [line for line in feedback[copier].splitlines() if line.startswith("  [FAIL]")]
+    assert len(failed) == 1 and f"course id {copier!r}" in failed[0], feedback[copier]
+
+
+@pytest.mark.slow
+def test_relu_ntk_visible_check_in_a_kernel_names_the_students_hidden_values(monkeypatch):
+    """In a real Jupyter kernel, the visible check of relu_ntk reads the notebook's STUDENT_ID and says which
+    values the student's hidden case uses (the same the grader draws from that id)."""
+    import nbformat
+    from nbclient import NotebookClient
+    from tests.notebooks import source_notebook
+    monkeypatch.delenv("JUPYTERHUB_USER", raising=False)
+    monkeypatch.delenv("TFDL_STUDENT", raising=False)
+    solution = next(c.source for c in source_notebook("ntk").cells
+                    if c.metadata.get("nbgrader", {}).get("grade_id") == "relu_ntk")
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell('STUDENT_ID = "alice"'),
+                                         nbformat.v4.new_code_cell("import numpy as np\n" + solution),
+                                         nbformat.v4.new_code_cell("from autograder.ntk import check_relu_ntk\n"
+                                                                   "check_relu_ntk(relu_ntk)")])
+    NotebookClient(nb, timeout=120, kernel_name="python3").execute()
+    text = "".join(o.get("text", "") for o in nb.cells[2].outputs if o.get("output_type") == "stream")
+    values = RELU_PART.student_values("alice")[1]
+    assert ("Your hidden checks of relu_ntk use " + ", ".join(f"{k} = {v}" for k, v in values.items())
+            + ", drawn from your course id 'alice'.") in text, text

@@ -58,3 +58,17 @@ def test_a_common_hint_counts_once_per_student_whatever_its_numbers():
     assert hint_lines == ["      3 students: hint: your ntk is about … times the expected one"], text
     single = summary([student("bob", [2.0]), student("cat", [2.0])], "toy")
     assert "2 students: hint: your ntk is about 2.0 times the expected one" in single
+
+
+def test_the_report_lists_each_students_values_of_the_hidden_check_variants():
+    """Issue 19: every part with a per-student variant, one line per student and part; the variants of hidden
+    checks of implementation parts are marked so."""
+    from autograder import ntk
+    from autograder.report import summary
+    from autograder.results import PartResult, SubmissionResult
+    results = [SubmissionResult(s, [PartResult("check_relu_ntk", "auto", 4, 4, "", "ok")]) for s in ("ann", "ben")]
+    text = summary(results, "ntk").splitlines()
+    for s in ("ann", "ben"):
+        values = ntk.TOPIC.part("relu_ntk").student_values(s)[1]
+        assert f"  {s}: relu_ntk: " + ", ".join(f"{k} = {v}" for k, v in values.items()) + " (hidden checks)" in text
+        assert any(line.startswith(f"  {s}: ntk_theta: sigma_w = ") and "hidden" not in line for line in text)

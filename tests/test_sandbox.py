@@ -350,3 +350,21 @@ def test_a_student_cannot_reach_the_server_and_a_dead_server_is_replaced():
         assert box.server is server and server.starts == starts + 1 and server.alive()
     finally:
         box.close()
+
+
+@needs_bwrap
+def test_the_server_imports_the_assignments_modules_before_it_forks_a_student():
+    """A server started for an assignment has imported what its source notebook imports (warm_modules): a
+    student's process finds them loaded without importing them itself."""
+    from autograder.submission import warm_modules
+    modules = warm_modules(REPO, "ntk")
+    assert {"sympy", "torch.func", "autograder.variants"} <= set(modules)
+    limits = Limits(wall_seconds=20, memory_mb=3584)  # its own server: the other tests' started without these
+    box = sandbox.fresh_sandbox(limits, modules=modules).start()
+    try:
+        error, _ = box.execute("import sys\nloaded = [m in sys.modules for m in ('sympy', 'torch.func', "
+                               "'torch._functorch.eager_transforms', 'autograder.variants')]\n")
+        assert error is None and decode(box.names(["loaded"])["loaded"]["value"]) == [True] * 4
+    finally:
+        box.close()
+        sandbox._SERVERS.pop((limits.memory_mb, limits.tmpfs_mb)).close()

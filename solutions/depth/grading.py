@@ -258,6 +258,29 @@ def count_cases():
     ]
 
 
+def count_variant_cases(seed, a, b):
+    """The per-student hidden case of ``count_linear_pieces`` (``Part(variant=...)`` in autograder/depth.py): a
+    random network of the student's own seed (two hidden layers, widths 4..7 and 3..6, the first layer's kinks
+    in [a, b]) on the student's own interval [a, b]. Two more first-layer units, relu(w x + c) and relu(2w x + 2c), share a kink inside [a, b]
+    that cancels exactly in every second-layer unit (weights r and -r/2; the doublings are exact in floating
+    point), so counting breakpoints or activation changes is wrong here. The count: the exact reference."""
+    rng = np.random.default_rng(6000 + int(seed))
+    n1, n2 = int(rng.integers(4, 8)), int(rng.integers(3, 7))
+    a, b = float(a), float(b)
+    w = 1.3
+    c = -(w * (a + rng.uniform(0.25, 0.75) * (b - a)))
+    slopes = rng.normal(size=n1) * np.sqrt(2.0)
+    W1 = np.concatenate([slopes, [w, 2 * w]])[:, None]
+    b1 = np.concatenate([-slopes * rng.uniform(a, b, size=n1), [c, 2 * c]])  # the first layer's kinks in [a, b]
+    r = rng.normal(size=(n2, 1))
+    W2 = np.hstack([rng.normal(size=(n2, n1)) * np.sqrt(2.0 / n1), r, -r / 2])
+    b2 = rng.normal(size=n2)
+    W3 = rng.normal(size=(1, n2))
+    spec = [("L", W1, b1), "R", ("L", W2, b2), "R", ("L", W3, [0.1])]
+    return [dict(name=f"data seed {seed} on [a, b] = [{a:g}, {b:g}]: a random network with widths "
+                      f"{n1 + 2}-{n2} whose two extra units' kink cancels", model=lambda: _net(spec), a=a, b=b)]
+
+
 def sawtooth_cases():
     """Hidden values of k for ``sawtooth_net``; pieces are counted exactly for k <= 10."""
     return [dict(k=4, count=True), dict(k=7, count=True), dict(k=10, count=True), dict(k=16, count=False)]

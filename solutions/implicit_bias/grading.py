@@ -272,6 +272,18 @@ def diag_net_cases():
     ]
 
 
+def diag_net_variant_cases(alpha, lr, seed):
+    """The per-student hidden case of ``diag_net_gd`` (``Part(variant=...)`` in autograder/implicit_bias.py): the
+    student's own initialization scale, step size and data seed; 30 steps on X n x d (n = 3..5 < d = 5..8, from
+    the seed). tests/test_implicit_bias.py checks every combination of options: the reference stays bounded, the
+    float32 error of correct implementations is far below the tolerance and every known mistake is caught."""
+    rng = _rng(5000 + int(seed))
+    n, d = int(rng.integers(3, 6)), int(rng.integers(5, 9))
+    X, y = rng.normal(size=(n, d)), rng.normal(size=n)
+    return [dict(name=f"alpha {alpha}, lr {lr}, data seed {seed}: t = 30, X {n}x{d}", X=X, y=y,
+                 alpha=float(alpha), lr=float(lr), steps=30, rtol=1e-5)]
+
+
 # ---- Used by the chapter book/implicit_bias.md (instructor-only: answers graded parts) ----
 # The chapter imports these at build time (``instructor_module("implicit_bias")``) for its figures; they stay here
 # because they answer graded parts.  The chapter also uses ``logistic_gd`` and ``max_margin_direction`` above.

@@ -382,7 +382,21 @@ def hessian_slope_cases():
     """``bounds``: the interval the slope must fall in; measured over seed sets (see tests and the comments in
     autograder/optimization.py)."""
     return [
-        dict(name="NTK MLP depth 2, b_std = 0.2, d = 3, widths 16..128, seeds 0..2",
+        dict(name="NTK MLP depth 2, b_std = 0.2, d = 3, widths 16..128, seeds 0..2 (Liu, Zhu & Belkin 2020: about "
+                  "-1/2)",
              make_model=ntk_factory(2, 3, np.sqrt(2), 0.2), x=_tensor(_points(401, 1, 3)[0]),
-             widths=[16, 32, 64, 128], seeds=[0, 1, 2], bounds=(-0.65, -0.35)),
+             widths=[16, 32, 64, 128], seeds=[0, 1, 2], bounds=(-0.65, -0.35), theory="about -0.5"),
+        # |H| = width^(-1/4) |x| exactly (autograder.optimization.ScaledTwoLayer): a slope no other case has
+        dict(name="width^(-1/4) sum_i v_i relu(w_i . x), d = 4, widths 16..128, seeds 0..2: |H| = width^(-1/4) |x|",
+             make_model=scaled_factory(4, 0.25), x=_tensor(_points(402, 1, 4)[0]),
+             widths=[16, 32, 64, 128], seeds=[0, 1, 2], bounds=(-0.27, -0.23), theory="-0.25"),
     ]
+
+
+def scaled_factory(d_in, a):
+    """``make_model(width, seed)``: width^(-a) sum_i v_i relu(w_i . x) (the student side's ScaledTwoLayer)."""
+    from autograder.optimization import ScaledTwoLayer
+
+    def make_model(width, seed):
+        return ScaledTwoLayer(d_in, int(width), a, seed=500 + int(seed))
+    return make_model
