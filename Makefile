@@ -19,7 +19,7 @@ book: $(STAMP)
 	$(BIN)/jupyter-book build book --warningiserror --nitpick --keep-going
 
 test: $(STAMP) system
-	$(BIN)/python -m pytest -n 2 --dist loadfile
+	$(BIN)/python -m pytest -n 2 --dist loadfile --durations=25
 
 # Debian packages the tests need: chromium and chromium-driver (the browser tests of the book, tests/test_site.py)
 # and bubblewrap (isolation of student code, tests/test_sandbox.py and the grading tests). Installed with apt-get
