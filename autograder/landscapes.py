@@ -410,24 +410,40 @@ def _index_verdict(got: int, want: int, N: int):
 
 
 def _visible_critical_index(report: Report, critical_index: Callable) -> None:
+    # Each index is what some constant returns: the value checks (here and hidden) are gated behind the one check
+    # no constant passes, that the N eigenvector critical points of a p = 2 landscape have N different indices.
     N = 6
     J = np.random.default_rng(25).standard_normal((N, N))
     lam, V = np.linalg.eigh((J + J.T) / 2)
+    outs = []
     for k in range(N):
         sign = 1.0 if k % 2 == 0 else -1.0
         s = sign * math.sqrt(N) * V[:, k]
         out = report.call(critical_index, J, s, what=f"critical_index(J, s) (p = 2, N = 6, eigenvector {k})",
                           convert=_integer)
+        outs.append(out)
         report.judge(f"p = 2, N = 6: s = {'+' if sign > 0 else '-'}sqrt(N) x (eigenvector {k} of (J + J^T)/2, "
                      f"eigenvalues increasing) is a critical point of index {k}", out,
-                     lambda v, k=k: _index_verdict(v, k, N))
+                     lambda v, k=k: _index_verdict(v, k, N), gated=True)
+    report.check(f"p = 2, N = 6: the {N} critical points +-sqrt(N) x (eigenvector k) have {N} different indices "
+                 "(the index counts the eigenvalues below the k-th)", lambda: _distinct_indices(outs))
     J3 = visible_inputs(14, 6, 3)[0]
     for k, s in CRITICAL_POINTS_14:
         s = np.array(s)
         out = report.call(critical_index, J3, s, what=f"critical_index(J, s) (p = 3, N = 6, seed 14, index {k})",
                           convert=_integer)
         report.judge(f"p = 3, N = 6, non-symmetric J (seed 14): a critical point of index {k}", out,
-                     lambda v, k=k: _index_verdict(v, k, N))
+                     lambda v, k=k: _index_verdict(v, k, N), gated=True)
+
+
+def _distinct_indices(outs: list[dict]) -> tuple[bool, str]:
+    for out in outs:
+        if out.get("error"):
+            return False, out["error"]
+    values = [int(out["value"]) for out in outs]
+    if len(set(values)) == len(values):
+        return True, ""
+    return False, f"the indices are {values}: critical points at different eigenvalues have different indices"
 
 
 def _hidden_critical_index(report: Report, critical_index: Callable, grading) -> None:
@@ -436,13 +452,14 @@ def _hidden_critical_index(report: Report, critical_index: Callable, grading) ->
         N = _np(s).shape[0]
         want = grading.critical_index(J, s)
         out = report.call(critical_index, J, s, what=f"critical_index(J, s) ({case['name']})", convert=_integer)
-        report.judge(f"{case['name']}: index {want}", out, lambda v, w=want, N=N: _index_verdict(v, w, N))
+        report.judge(f"{case['name']}: index {want}", out, lambda v, w=want, N=N: _index_verdict(v, w, N),
+                     gated=True)
         if _np(J).ndim % 2 == 1 and _kind(J, s) == "float64":
             # odd p: H(-s) = -H(s), so -s is a critical point of index N - 1 - k
             out = report.call(critical_index, J, -s, what=f"critical_index(J, -s) ({case['name']})",
                               convert=_integer)
             report.judge(f"{case['name']}, at -s (odd p: index N - 1 - {want})", out,
-                         lambda v, w=N - 1 - want, N=N: _index_verdict(v, w, N))
+                         lambda v, w=N - 1 - want, N=N: _index_verdict(v, w, N), gated=True)
 
 
 # ==============================================================================================================

@@ -513,6 +513,15 @@ def test_index_wrong_implementations_lose_points(mistake):
     assert_loses("critical_index", functools.partial(index_variant, mistake=mistake))
 
 
+@pytest.mark.parametrize("value", [0, 1, 2, 3, 4, 5])
+def test_a_constant_index_earns_nothing(value):
+    """Every index of the checks is what some constant returns: the value checks count only once the N eigenvector
+    critical points of a p = 2 landscape get N different indices, which no constant does."""
+    for tests in ("visible", "all"):
+        points, text = grade("critical_index", lambda J, s: value, tests)
+        assert points == 0, text
+
+
 def test_index_hint_for_the_zero_eigenvalue_along_s():
     assert "s-perp" in grade("critical_index", functools.partial(index_variant, mistake="N x N matrix, <= 0"))[1]
 
