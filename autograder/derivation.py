@@ -33,6 +33,7 @@ equality is then full marks. Simplification is never required: equal numbers are
 from __future__ import annotations
 
 import ast
+import contextlib
 import json
 import math
 import os
@@ -337,16 +338,14 @@ def _server() -> None:  # pragma: no cover - the evaluator process (tests reach 
         sys.stdout.flush()
         pid = os.fork()
         if pid == 0:
-            code = 0
+            code = 1
             try:
                 _run_job(json.loads(line))
-            except BaseException:  # noqa: BLE001
-                code = 1
-            finally:
-                try:
+                code = 0
+            finally:  # out without the evaluator's own clean-up, whatever happened
+                with contextlib.suppress(BaseException):
                     sys.stdout.flush()
-                finally:
-                    os._exit(code)
+                os._exit(code)
         _, status = os.waitpid(pid, 0)
         sys.stdout.write(json.dumps({"phase": "done", "code": os.waitstatus_to_exitcode(status)}) + "\n")
         sys.stdout.flush()
@@ -584,7 +583,6 @@ def judge(student: str, symbols: dict, domain: dict, *, reference: str | None = 
            "examples": [[{k: str(v) for k, v in p.items()}, str(v)] for p, v in examples],
            "slips": dict(slips or {}), "regimes": [list(r) for r in regimes]}
     lines, timed_out, failure = _EVALUATOR.run(job, timeout)
-    lines = [x for x in lines if isinstance(x, dict)]
     numeric = next((x for x in lines if x.get("phase") == "numeric"), None)
     if numeric is None:
         if timed_out:
@@ -617,8 +615,8 @@ class _Evaluator:
         self.folder = None
 
     def _start(self):
-        import atexit
         if self.folder is None:
+            import atexit
             self.folder = tempfile.mkdtemp(prefix="tfdl-derivation-")
             atexit.register(self.close)
         package_root = str(Path(__file__).resolve().parent.parent)
@@ -629,7 +627,8 @@ class _Evaluator:
                                      cwd=self.folder, env=env, start_new_session=True)
         return self.proc
 
-    def close(self) -> None:
+    def _stop(self) -> None:
+        """Kill the evaluator and its child (the next answer starts a new one, in the same folder)."""
         if self.proc is not None:
             _kill(self.proc)
             self.proc.wait()
@@ -639,6 +638,10 @@ class _Evaluator:
                 except (OSError, ValueError):
                     pass
             self.proc = None
+
+    def close(self) -> None:
+        """Stop it and remove its folder (at exit)."""
+        self._stop()
         if self.folder is not None:
             import shutil
             shutil.rmtree(self.folder, ignore_errors=True)
@@ -650,10 +653,9 @@ class _Evaluator:
         import time
         deadline = time.monotonic() + timeout
         proc = self.proc if self.proc is not None and self.proc.poll() is None else None
-        for attempt in range(2):
+        for _ in range(2):  # a dead evaluator is replaced once
             if proc is None:
-                if self.proc is not None:
-                    self.close()
+                self._stop()
                 proc = self._start()
             try:
                 proc.stdin.write((json.dumps(job) + "\n").encode())
@@ -669,12 +671,12 @@ class _Evaluator:
             while True:
                 left = deadline - time.monotonic()
                 if left <= 0 or not sel.select(left):
-                    self.close()
+                    self._stop()
                     return lines, True, None
                 chunk = os.read(proc.stdout.fileno(), 65536)
                 if not chunk:  # the evaluator itself died
                     code = proc.wait()
-                    self.close()
+                    self._stop()
                     return lines, False, f"the evaluator stopped (exit code {code})"
                 buffer += chunk
                 while b"\n" in buffer:
@@ -683,7 +685,9 @@ class _Evaluator:
                         line = json.loads(raw)
                     except ValueError:
                         continue
-                    if isinstance(line, dict) and line.get("phase") == "done":
+                    if not isinstance(line, dict):
+                        continue
+                    if line.get("phase") == "done":
                         return lines, False, None if line.get("code") == 0 else f"exit code {line.get('code')}"
                     lines.append(line)
 
@@ -829,12 +833,6 @@ class Derivation(Part):
     def _examples_apply(self, text: str) -> bool:
         """The examples fix the variant's symbols at their own values: they apply to an answer in those symbols."""
         return not self.variant or set(self.variant) <= _names_in(text)
-
-    def student_values(self) -> tuple[str, dict]:
-        """(the graded student's id, their values of the variant's symbols) (:mod:`autograder.variants`)."""
-        from .variants import draw, graded_student
-        student = graded_student() or ""
-        return student, draw(self.name, student, self.variant) if self.variant else {}
 
     def _hidden(self, report: Report, value, grading) -> None:
         try:

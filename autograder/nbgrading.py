@@ -301,15 +301,15 @@ FEEDBACK_SHARE = 8  # students per forked feedback process, at least
 
 
 def feedback_and_export(course: Course, assignment: str, any_graded: bool, csv: Path | None,
-                        wall_timeout: float, in_process: bool | list = False) -> list[str]:
+                        wall_timeout: float, in_process: bool = False, students: list[str] | None = None) -> list[str]:
     """After a batch: nbgrader generate_feedback (when anyone was graded) and nbgrader export; the warnings.
 
     ``in_process``: the feedback through nbgrader's own API (:func:`_feedback_in_process`; the isolated engine,
     which has nbgrader imported already: the same HTML without a new nbgrader process's start-up), else its CLI;
-    a list of the graded students lets it share them between forked processes."""
+    ``students``, the graded ones, lets it share them between forked processes."""
     warnings = []
     if any_graded and in_process:
-        why = _feedback_in_process(course, assignment, in_process if isinstance(in_process, list) else None)
+        why = _feedback_in_process(course, assignment, students)
         if why:
             warnings.append(f"nbgrader generate_feedback: {why}")
     elif any_graded:
@@ -358,7 +358,7 @@ def grade_isolated(course: Course | Path, assignment: str, submissions: Path, *,
             r.notes.append("needs manual grading: " + ", ".join(manual))
     report.write_report(course, assignment, done)
     warnings = feedback_and_export(course, assignment, any(r.valid for r in done), csv, wall_timeout,
-                                   in_process=[r.student for r in done if r.valid] or True)
+                                   in_process=True, students=[r.student for r in done if r.valid])
     return done, found.warnings + warnings
 
 

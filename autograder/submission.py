@@ -525,8 +525,8 @@ def warm_modules(course: Course | Path, assignment: str) -> tuple[str, ...]:
     any depth of its code cells): what a warm sandbox server imports once for all its students (read once per
     process)."""
     course = as_course(course)
-    key = ("warm", str(course.root), assignment)
-    if key not in _SPECS:
+    key = (str(course.root), assignment)
+    if key not in _WARM:
         found: list[str] = []
         try:
             nb = read_notebook(course.source_notebook(assignment))
@@ -544,8 +544,11 @@ def warm_modules(course: Course | Path, assignment: str) -> tuple[str, ...]:
                     found += [n for n in names if n not in found]
         except Exception:  # noqa: BLE001 - an unreadable source: nothing extra is warmed, nothing else changes
             pass
-        _SPECS[key] = tuple(found)
-    return _SPECS[key]
+        _WARM[key] = tuple(found)
+    return _WARM[key]
+
+
+_WARM: dict = {}
 
 
 def fingerprint(course: Course | Path, assignment: str) -> str:
