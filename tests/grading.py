@@ -134,3 +134,19 @@ def two_draws(part, prefix="student"):
         if all(other[k] != first[k] for k in first):
             return f"{prefix}-0", f"{prefix}-{i}"
     raise AssertionError("no two different draws in 500 ids")
+
+
+def own_cases_and_a_replay(topic, part: str, fn, a: str, b: str):
+    """``(names, copied)``: students ``a`` and ``b`` each keep full marks with ``fn`` and get one own case
+    (``names[s]``, its verdict's name); ``fn``'s outputs recorded while grading ``a`` keep full marks for ``a``;
+    ``copied`` is the report of ``b`` submitting them (a hard-coded copy), for the caller to judge."""
+    points = topic.part(part).points
+    names = {}
+    for s in (a, b):
+        report = topic.report(part, fn, "all", student=s)
+        assert report.earned == points, report.text()
+        (names[s],) = [v.name for v in report.verdicts if v.name.startswith("your own case")]
+    recording, replay = replaying(fn)
+    assert topic.report(part, recording, "all", student=a).earned == points
+    assert topic.report(part, replay(), "all", student=a).earned == points  # a's outputs are right for a
+    return names, topic.report(part, replay(), "all", student=b)

@@ -740,7 +740,7 @@ def test_check_names_show_numbers_not_numpy_reprs():
 # ==============================================================================================================
 # count_linear_pieces: each student's own hidden case (Part(variant=...), autograder.core; issue 19)
 # ==============================================================================================================
-from tests.grading import every_combination, own_case_verdicts, replaying  # noqa: E402
+from tests.grading import every_combination, own_case_verdicts, own_cases_and_a_replay  # noqa: E402
 
 COUNT_PART = depth.TOPIC.part("count_linear_pieces")
 COUNT_CORRECT = {"solution": SOLUTION["count_linear_pieces"], "walk along the line": count_line_walk,
@@ -783,18 +783,11 @@ def test_count_two_students_get_their_own_case_and_a_replay_of_anothers_outputs_
     va = COUNT_PART.student_values(a)[1]
     b = next(f"student-{i}" for i in range(1, 500) if _own_count(COUNT_PART.student_values(f"student-{i}")[1])
              != _own_count(va))
-    names = {}
+    names, copied = own_cases_and_a_replay(depth.TOPIC, "count_linear_pieces", SOLUTION["count_linear_pieces"], a, b)
     for s in (a, b):
-        report = depth.TOPIC.report("count_linear_pieces", SOLUTION["count_linear_pieces"], "all", student=s)
-        assert report.earned == 4, report.text()
         v = COUNT_PART.student_values(s)[1]
-        (own,) = [c.name for c in report.verdicts if c.name.startswith("your own case")]
-        assert f"course id {s!r}" in own and f"data seed {v['seed']} on [a, b] = [{v['a']:g}, {v['b']:g}]" in own
-        names[s] = own
-    recording, replay = replaying(SOLUTION["count_linear_pieces"])
-    assert depth.TOPIC.report("count_linear_pieces", recording, "all", student=a).earned == 4
-    assert depth.TOPIC.report("count_linear_pieces", replay(), "all", student=a).earned == 4
-    copied = depth.TOPIC.report("count_linear_pieces", replay(), "all", student=b)
+        assert f"course id {s!r}" in names[s] and \
+            f"data seed {v['seed']} on [a, b] = [{v['a']:g}, {v['b']:g}]" in names[s], names[s]
     assert copied.earned < 4 and [v.name for v in copied.verdicts if not v.passed] == [names[b]], copied.text()
 
 

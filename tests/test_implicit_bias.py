@@ -909,7 +909,7 @@ def test_diag_limit_wrong_forms_score_zero_with_a_hint(mistake):
 # ==============================================================================================================
 # diag_net_gd: each student's own hidden case (Part(variant=...), autograder.core; issue 19)
 # ==============================================================================================================
-from tests.grading import every_combination, own_case_verdicts, replaying, two_draws  # noqa: E402
+from tests.grading import every_combination, own_case_verdicts, own_cases_and_a_replay, two_draws  # noqa: E402
 
 DIAG_PART = ib.TOPIC.part("diag_net_gd")
 DIAG_CORRECT = {"solution": SOLUTION["diag_net_gd"], "numpy variant": diag_variant, "torch autograd": diag_torch_autograd,
@@ -948,19 +948,11 @@ def test_diag_net_gd_own_case_for_every_combination_of_options():
 
 def test_diag_net_gd_two_students_get_their_own_case_and_a_replay_of_anothers_outputs_loses():
     a, b = two_draws(DIAG_PART)
-    names = {}
+    names, copied = own_cases_and_a_replay(ib.TOPIC, "diag_net_gd", SOLUTION["diag_net_gd"], a, b)
     for s in (a, b):
-        report = ib.TOPIC.report("diag_net_gd", SOLUTION["diag_net_gd"], "all", student=s)
-        assert report.earned == 3, report.text()
         values = DIAG_PART.student_values(s)[1]
-        (own,) = [v.name for v in report.verdicts if v.name.startswith("your own case")]
-        assert f"course id {s!r}" in own and f"alpha {values['alpha']}, lr {values['lr']}, data seed " \
-            f"{values['seed']}" in own, own
-        names[s] = own
-    recording, replay = replaying(SOLUTION["diag_net_gd"])
-    assert ib.TOPIC.report("diag_net_gd", recording, "all", student=a).earned == 3
-    assert ib.TOPIC.report("diag_net_gd", replay(), "all", student=a).earned == 3
-    copied = ib.TOPIC.report("diag_net_gd", replay(), "all", student=b)
+        assert f"course id {s!r}" in names[s] and f"alpha {values['alpha']}, lr {values['lr']}, data seed " \
+            f"{values['seed']}" in names[s], names[s]
     failed = [v.name for v in copied.verdicts if not v.passed]  # the own case (and the purity check, which a
     assert copied.earned < 3 and failed[0] == names[b] and failed[1:] in ([], [copied.verdicts[-1].name]), \
         copied.text()  # wrong-shaped answer does not earn)

@@ -1000,7 +1000,7 @@ def test_isolated_engine_feedback_is_short_and_shows_prints_and_the_line(tmp_pat
 # ==============================================================================================================
 # relu_ntk: each student's own hidden case (Part(variant=...), autograder.core; issue 19)
 # ==============================================================================================================
-from tests.grading import every_combination, own_case_verdicts, replaying, two_draws  # noqa: E402
+from tests.grading import every_combination, own_case_verdicts, own_cases_and_a_replay, two_draws  # noqa: E402
 
 RELU_PART = ntk.TOPIC.part("relu_ntk")
 RELU_CORRECT = {"solution": SOLUTION["relu_ntk"], "torch float32 joint Gram": relu_ntk_torch32,
@@ -1029,20 +1029,12 @@ def test_relu_ntk_own_case_for_every_combination_of_options():
 
 def test_relu_ntk_two_students_get_their_own_case_and_a_replay_of_anothers_outputs_loses():
     a, b = two_draws(RELU_PART)
-    names = {}
+    names, copied = own_cases_and_a_replay(ntk.TOPIC, "relu_ntk", SOLUTION["relu_ntk"], a, b)
     for s in (a, b):
-        report = ntk.TOPIC.report("relu_ntk", SOLUTION["relu_ntk"], "all", student=s)
-        assert report.earned == 4, report.text()
-        (own,) = [v.name for v in report.verdicts if v.name.startswith("your own case")]
         values = RELU_PART.student_values(s)[1]
-        assert f"course id {s!r}" in own and f"depth {values['depth']}, W_std = {values['W_std']}, b_std = " \
-            f"{values['b_std']}, data seed {values['seed']}" in own, own
-        names[s] = own
+        assert f"course id {s!r}" in names[s] and f"depth {values['depth']}, W_std = {values['W_std']}, b_std = " \
+            f"{values['b_std']}, data seed {values['seed']}" in names[s], names[s]
     assert names[a] != names[b]
-    recording, replay = replaying(SOLUTION["relu_ntk"])
-    assert ntk.TOPIC.report("relu_ntk", recording, "all", student=a).earned == 4
-    assert ntk.TOPIC.report("relu_ntk", replay(), "all", student=a).earned == 4  # a's outputs are right for a
-    copied = ntk.TOPIC.report("relu_ntk", replay(), "all", student=b)
     assert copied.earned < 4
     assert [v.name for v in copied.verdicts if not v.passed] == [names[b]], copied.text()
 
