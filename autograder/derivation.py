@@ -695,6 +695,20 @@ class _Evaluator:
 _EVALUATOR = _Evaluator()
 
 
+def stop_evaluator() -> None:
+    """Stop this process's evaluator and remove its folder (a grading process does it when its input ends)."""
+    _EVALUATOR.close()
+
+
+def _forget_evaluator() -> None:
+    """In a forked copy of this process: the evaluator and its folder are the parent's; the copy starts its own."""
+    _EVALUATOR.proc = None
+    _EVALUATOR.folder = None
+
+
+os.register_at_fork(after_in_child=_forget_evaluator)
+
+
 # ==================================================================================================================
 # The part
 # ==================================================================================================================

@@ -24,7 +24,7 @@ from .results import PartResult, SubmissionResult
 from .submission import fingerprint, read_notebook, source_spec
 
 __all__ = ["submission_time", "submit", "ensure_in_gradebook", "set_duedates", "read_scores", "manual_grades",
-           "with_manual_grades", "enter", "commit", "read_ledger"]
+           "with_manual_grades", "opened", "enter", "commit", "read_ledger"]
 
 # ==================================================================================================================
 # Registering, submitting, reading scores
@@ -242,11 +242,31 @@ def _readable(notebook: Path) -> bool:
     return True
 
 
+def opened(course: Course | Path, gb=None):
+    """A context with nbgrader's ``Gradebook`` of the course: ``gb`` if given (left open: a batch commits all its
+    results through one, which spares a new database engine, its table checks and its compiled queries per
+    result; what fails is rolled back), else a new one, closed at the end."""
+    import contextlib
+
+    @contextlib.contextmanager
+    def shared():
+        try:
+            yield gb
+        except BaseException:
+            gb.db.rollback()
+            raise
+
+    if gb is not None:
+        return shared()
+    from nbgrader.api import Gradebook
+    return Gradebook(as_course(course).gradebook_url)
+
+
 def commit(course: Course | Path, assignment: str, notebook: Path | None, result: SubmissionResult,
-           spec=None) -> None:
-    """Write one result where nbgrader keeps it (:func:`enter`), then to the ledger."""
+           spec=None, gb=None) -> None:
+    """Write one result where nbgrader keeps it (:func:`enter`), then to the ledger. ``gb``: see :func:`opened`."""
     course = as_course(course)
-    enter(course, assignment, notebook, result, spec)
+    enter(course, assignment, notebook, result, spec, gb)
     ledger = course.ledger(assignment)
     ledger.parent.mkdir(parents=True, exist_ok=True)
     entry = {"student": result.student, "fingerprint": fingerprint(course, assignment), "result": result.to_dict()}
@@ -257,19 +277,18 @@ def commit(course: Course | Path, assignment: str, notebook: Path | None, result
 
 
 def enter(course: Course | Path, assignment: str, notebook: Path | None, result: SubmissionResult,
-          spec=None) -> None:
+          spec=None, gb=None) -> None:
     """Write one result where nbgrader keeps it: the gradebook, the submitted and the autograded folders.
 
     A graded notebook gets its grades, its submission time, the late penalty of the course's policy and, when
     tfdl flagged it, formgrader's flag; an unreadable one gets zero for every part and the flag. A grader error
     (``result.valid`` false on a readable notebook) leaves the gradebook as it was."""
     import nbformat
-    from nbgrader.api import Gradebook
 
     course = as_course(course)
     spec = spec or source_spec(course, assignment)
-    with Gradebook(course.gradebook_url) as gb:
-        gb.update_or_create_student(result.student)
+    with opened(course, gb) as book:
+        book.update_or_create_student(result.student)
     nb = None
     if notebook is not None:
         if result.valid:
@@ -283,16 +302,15 @@ def enter(course: Course | Path, assignment: str, notebook: Path | None, result:
         out = course.autograded(result.student, assignment)
         out.mkdir(parents=True, exist_ok=True)
         nbformat.write(nb, out / f"{assignment}.ipynb")
-        _write_grades(course, assignment, result, timestamp, changed)
+        _write_grades(course, assignment, result, timestamp, changed, gb)
 
 
 def _write_grades(course: Course, assignment: str, result: SubmissionResult, timestamp: datetime.datetime,
-                  changed: bool) -> None:
+                  changed: bool, shared=None) -> None:
     """The gradebook's grades of one result. A part graded by hand keeps its manual score and stays graded
     unless the notebook ``changed`` since (then it needs a look again, as nbgrader's autograde says)."""
-    from nbgrader.api import Gradebook
     policy = policy_of(course.config)
-    with Gradebook(course.gradebook_url) as gb, warnings.catch_warnings():
+    with opened(course, shared) as gb, warnings.catch_warnings():
         warnings.simplefilter("ignore")  # SQLAlchemy's autoflush warnings inside nbgrader's own API
         sub = gb.update_or_create_submission(assignment, result.student, timestamp=timestamp)
         by_id = {p.grade_id: p for p in result.parts}

@@ -337,17 +337,26 @@ def grade_isolated(course: Course | Path, assignment: str, submissions: Path, *,
     parallel and each result is committed at once (resumable).  Also writes the instructor report. ``stats``:
     see :func:`autograder.batch.grade_class`."""
     from . import batch, report
-    from .sandbox import Limits
+    from .sandbox import Limits, end_servers, start_servers
+    from .submission import warm_modules
 
     course = as_course(course)
-    found = preflight(course, assignment, submissions)
     limits = Limits(wall_seconds=float(cell_timeout or 120), cpu_seconds=int(max(wall_timeout, 30)))
     if memory_mb:
         limits.memory_mb = int(memory_mb)
     workers = workers or os.cpu_count() or 1
+    # the grading processes' sandbox servers start now, on the cores the preflight leaves idle (each is handed to
+    # a fork of this process after the preflight; stopped with the batch, or now if the preflight fails)
+    servers = (start_servers(limits, warm_modules(course, assignment), workers)
+               if not scheduler and batch._can_fork() else [])
+    try:
+        found = preflight(course, assignment, submissions)
+    except BaseException:
+        end_servers(servers)
+        raise
     graded = batch.grade_class(course, assignment, {s: nb for s, nb in found.notebooks.items() if nb is not None},
                                workers=workers, limits=limits, scheduler=scheduler, progress=progress,
-                               resume=resume, stats=stats)
+                               resume=resume, stats=stats, servers=servers)
     by_student = {r.student: r for r in graded}
     by_student.update({s: _not_found(course, assignment, s, why) for s, why in found.problems.items()})
     done = [by_student[s] for s in found.notebooks]

@@ -833,8 +833,21 @@ class ForkServer:
         self.starts = 0  # how many server processes this object started (a benchmark figure)
         self._ready = False
 
+    adopted = False  # started by the process this one is a fork of (start_servers): not this process's child
+
     def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
+        if self.proc is None:
+            return False
+        return _running(self.proc.pid) if self.adopted else self.proc.poll() is None
+
+    def detach(self) -> None:
+        """Drop this process's hold on the server's control socket (the fd then points at /dev/null), leaving
+        the server to the process it was handed to; the server ends when that process's copy closes."""
+        if self.sock is not None:
+            devnull = os.open(os.devnull, os.O_RDWR)
+            with contextlib.suppress(OSError):
+                os.dup2(devnull, self.sock.fileno())
+            os.close(devnull)
 
     def spawn(self) -> "ForkServer":
         """Start the server's process without waiting for it (``start()`` waits)."""
@@ -856,6 +869,7 @@ class ForkServer:
         theirs.close()
         self.sock, self.generation, self.exits, self.forgotten = ours, self.generation + 1, {}, set()
         self.starts += 1
+        self.adopted = False
         self._ready = False
         return self
 
@@ -953,6 +967,7 @@ class ForkServer:
 
 
 _SERVERS: dict = {}
+os.register_at_fork(after_in_child=_SERVERS.clear)  # a forked copy of this process starts servers of its own
 
 
 def fresh_sandbox(limits: Limits | None = None, isolate: bool | None = None, modules: tuple = ()) -> Sandbox:
@@ -982,6 +997,47 @@ def prestart(limits: Limits | None = None, modules: tuple = ()) -> None:
         server = fresh_sandbox(limits, True, modules).server
         if server is not None and not server.alive():
             server.spawn()
+
+
+def start_servers(limits: Limits | None, modules: tuple, count: int) -> list[ForkServer]:
+    """``count`` fork servers for ``limits`` started now, without waiting, for grading processes that do not
+    exist yet (a batch starts them before its preflight, which leaves a core idle): each is handed to one forked
+    copy of this process (:func:`adopt`). This process's own copies are dropped with :meth:`ForkServer.detach`
+    once the copies exist; it reaps the servers when they are done (:func:`end_servers`). None without
+    bubblewrap."""
+    if not bwrap_available():
+        return []
+    return [ForkServer(limits or Limits(), modules).spawn() for _ in range(count)]
+
+
+def adopt(server: ForkServer, others: list[ForkServer] = ()) -> None:
+    """In a forked copy of the process that started ``server`` (:func:`start_servers`): make it this process's
+    fork server for its limits, and drop this copy's hold on the ``others`` (each another copy's)."""
+    for other in others:
+        if other is not server:
+            other.detach()
+    server.adopted = True
+    _SERVERS[(server.limits.memory_mb, server.limits.tmpfs_mb)] = server
+
+
+def end_servers(servers: list[ForkServer]) -> None:
+    """In the process that started ``servers``: stop and reap them (their grading processes are done)."""
+    for server in servers:
+        if server.proc is not None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(server.proc.pid, signal.SIGKILL)
+            server.proc.wait()
+        server.detach()
+        server.proc = None
+
+
+def _running(pid: int) -> bool:
+    """Whether process ``pid`` (not necessarily a child of this one) runs: it exists and is no zombie."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[-1].split()[0] not in ("Z", "X")
 
 
 def close_servers() -> None:

@@ -270,3 +270,159 @@ def test_feedback_shared_between_forked_processes_is_what_nbgrader_writes(corpus
     course.nbgrader("generate_feedback", "hostile", "--force")  # (it fails on the notebooks whose metadata lie)
     again = {p: p.read_bytes() for p in sorted((corpus["course"] / "course_work" / "feedback").glob("*/hostile/*.html"))}
     assert again == pages
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# The grading processes: forks of the batch's process that take the sandbox servers started for them (issue 20)
+# ----------------------------------------------------------------------------------------------------------------
+TOY_ANSWERS = ({"square": "def square(x):\n    return x * x", "cube": "def cube(x):\n    return x ** 3"},
+               {"square": "def square(x):\n    return x * x"},
+               {"square": "def square(x):\n    return x + x", "cube": "def cube(x):\n    return x ** 3"})
+
+
+@pytest.fixture
+def toy_class(tmp_path):
+    from autograder import release
+    course = make_course(tmp_path, ["toy"])
+    release.release(course, "toy")
+    gradebook.ensure_in_gradebook(course, "toy", [])
+    released = nbformat.read(Course(course).release("toy") / "toy.ipynb", as_version=4)
+    found = {f"s{i}": add_submission(tmp_path / "class", f"s{i}", "toy", fill(released, TOY_ANSWERS[i % 3]))
+             for i in range(6)}
+    expected = {r.student: r.scores for r in batch.grade_class(course, "toy", found, workers=0, resume=False)}
+    return course, found, expected
+
+
+def in_a_fresh_process(script: str, course, found: dict) -> dict:
+    """Run ``script`` in a new Python (a process with no other thread, as ``tfdl grade`` is: a batch forks its
+    grading processes only then) with ``course`` and ``found`` as ``sys.argv[1:]``; its last line of JSON."""
+    import os
+    import subprocess
+    import sys
+    run = subprocess.run([sys.executable, "-c", script, str(course), json.dumps({s: str(p) for s, p in found.items()})],
+                         capture_output=True, text=True, cwd=Path(batch.__file__).parent.parent, timeout=600,
+                         env=dict(os.environ, PYTHONWARNINGS="ignore"))
+    assert run.returncode == 0, run.stderr[-3000:]
+    return json.loads(run.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.skipif(not bwrap_available(), reason="the fork servers run in bubblewrap")
+def test_the_grading_processes_are_forks_that_take_the_servers_started_for_them(toy_class):
+    course, found, expected = toy_class
+    got = in_a_fresh_process("""
+import json, sys
+from autograder import batch
+from autograder.sandbox import Limits, _running, start_servers
+course, found = sys.argv[1], json.loads(sys.argv[2])
+limits = Limits(wall_seconds=5)
+servers = start_servers(limits, (), 2)
+pids = [s.proc.pid for s in servers]
+up = all(_running(p) for p in pids)
+stats = {}
+results = batch.grade_class(course, "toy", found, workers=2, limits=limits, resume=False, stats=stats,
+                            servers=servers)
+print(json.dumps({"scores": {r.student: r.scores for r in results}, "stats": {str(k): v for k, v in stats.items()},
+                  "up": up, "left": [p for p in [*map(int, stats), *pids] if _running(p)],
+                  "reaped": all(s.proc is None for s in servers)}))
+""", course, found)
+    assert got["up"]  # the servers ran before any grading process existed
+    assert got["scores"] == expected  # the same scores as grading in this process
+    stats = got["stats"].values()
+    assert sum(e["jobs"] for e in stats) == 6 and len(stats) == 2
+    assert all(e["started"] == "fork" and e["handed_server"] for e in stats), got["stats"]
+    # nothing of the batch is left running: its grading processes exited, their servers were stopped and reaped
+    assert got["left"] == [] and got["reaped"]
+
+
+def test_a_grading_process_that_dies_costs_only_its_job(toy_class):
+    """The grader itself dies on one submission (a crash of the instructor's check, say): that student is
+    reported as a grader error, and a new grading process grades the rest."""
+    course, found, expected = toy_class
+    got = in_a_fresh_process("""
+import json, os, sys
+from autograder import batch
+course, found = sys.argv[1], json.loads(sys.argv[2])
+real = batch._job
+
+def dies_on_s2(course_, assignment, student, *rest):  # the forked grading process has this patch too
+    if student == "s2":
+        os._exit(3)
+    return real(course_, assignment, student, *rest)
+
+batch._job = dies_on_s2
+stats = {}
+results = batch.grade_class(course, "toy", found, workers=1, resume=False, stats=stats)
+print(json.dumps({"results": [r.to_dict() for r in results], "started": sorted(e["started"] for e in stats.values())}))
+""", course, found)
+    from autograder.results import SubmissionResult
+    results = {d["student"]: SubmissionResult.from_dict(d) for d in got["results"]}
+    assert not results["s2"].valid and any("the grading process died" in n for n in results["s2"].notes)
+    assert results["s2"].total == 0
+    assert {s: r.scores for s, r in results.items() if s != "s2"} == {s: v for s, v in expected.items() if s != "s2"}
+    assert got["started"] == ["fork", "process"]  # the first was a fork; the one after its death, a new process
+
+
+def test_a_forked_copy_starts_its_own_evaluator_and_sandbox_servers(monkeypatch):
+    """A fork of a process that has a derivation evaluator and sandbox servers does not share them (it would
+    write to the same pipes as its parent): it forgets them and starts its own."""
+    import os
+    from autograder import derivation, sandbox
+    monkeypatch.setattr(derivation._EVALUATOR, "proc", object())
+    monkeypatch.setattr(derivation._EVALUATOR, "folder", "/nonexistent/parent-folder")
+    monkeypatch.setitem(sandbox._SERVERS, (1, 1), object())
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the copy
+        ok = derivation._EVALUATOR.proc is None and derivation._EVALUATOR.folder is None and not sandbox._SERVERS
+        os.write(w, b"1" if ok else b"0")
+        os._exit(0)
+    os.close(w)
+    answer = os.read(r, 1)
+    os.close(r)
+    os.waitpid(pid, 0)
+    assert answer == b"1"
+    assert derivation._EVALUATOR.folder == "/nonexistent/parent-folder"  # the parent keeps its own
+
+
+def test_a_grading_process_removes_its_evaluators_folder_when_its_input_ends(tmp_path):
+    import os
+    import subprocess
+    import sys
+    code = ("from autograder import derivation\n"
+            "derivation._EVALUATOR._start()\n"  # as a derivation part's first answer does
+            "from autograder.batch import _serve\n"
+            "_serve({'limits': {'wall_seconds': 5}})\n")
+    run = subprocess.run([sys.executable, "-c", code], stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                         env=dict(os.environ, TMPDIR=str(tmp_path)), cwd=Path(batch.__file__).parent.parent,
+                         timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert batch._READY in run.stdout
+    assert not list(tmp_path.glob("tfdl-derivation-*"))
+
+
+@pytest.mark.skipif(not bwrap_available(), reason="the fork servers run in bubblewrap")
+def test_an_instructors_mistake_stops_the_batch_and_the_servers_started_for_it(toy_class, tmp_path):
+    """The sandbox servers start before the preflight; a preflight that refuses the batch stops them too."""
+    course, found, _ = toy_class
+    got = in_a_fresh_process("""
+import json, os, sys
+from pathlib import Path
+from autograder import nbgrading, sandbox
+from autograder.course import ToolError
+course = sys.argv[1]
+started = []
+real = sandbox.start_servers
+nbgrading_start = lambda *a: started.extend(real(*a)) or started
+sandbox.start_servers = nbgrading_start
+try:
+    nbgrading.grade_isolated(course, "toy", Path(course) / "no-such-folder", workers=2)
+    message = None
+except ToolError as exc:
+    message = str(exc)
+children = [int(d) for d in os.listdir("/proc") if d.isdigit()
+            and Path(f"/proc/{d}/stat").exists() and Path(f"/proc/{d}/stat").read_text().rsplit(")", 1)[-1].split()[2] == str(os.getpid())]
+print(json.dumps({"message": message, "started": len(started), "children": children}))
+""", course, found)
+    assert got["message"] and "no-such-folder" in got["message"] and "is not a folder" in got["message"]
+    assert got["started"] == 2  # they had been started...
+    assert got["children"] == []  # ...and none is left (stopped and reaped)
