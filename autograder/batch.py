@@ -175,8 +175,7 @@ def _grade(pool: list, args: dict, done, bar, scheduler: str | None, limits: Lim
         with Client(scheduler) as client:
             if bar is not None and hasattr(bar, "warm_up"):
                 bar.warm_up = max(1, len(client.scheduler_info().get("workers", {})))
-            with contextlib.suppress(Exception):  # warm sandboxes: a worker that cannot is warmed by its first job
-                client.run(_warm_worker, asdict(limits), warm, wait=False)
+            _warm_dask(client, limits, warm)
             futures = {client.submit(_job, *a, pure=False, key=f"tfdl-{assignment}-{s}-{fp}"): s
                        for s, a in args.items()}
             for fut in dask_completed(futures):
@@ -404,6 +403,13 @@ def _warm_worker(limits: dict, warm: tuple = ()) -> None:
     the assignment's modules while the process waits), so that no student waits for it."""
     from .sandbox import prestart
     prestart(Limits(**limits), tuple(warm))
+
+
+def _warm_dask(client, limits: Limits, warm: tuple) -> None:
+    """Start every Dask worker's sandbox server before the jobs are submitted (:func:`_warm_worker`, which returns
+    at once: the servers import meanwhile). A worker that cannot is warmed by its first job."""
+    with contextlib.suppress(Exception):
+        client.run(_warm_worker, asdict(limits), warm)
 
 
 def _serve(setup: dict) -> None:

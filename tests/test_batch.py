@@ -256,6 +256,23 @@ def test_the_same_batch_runs_on_a_dask_cluster(tmp_path):
     assert "(isolated, dask)" in err
 
 
+def _servers_running() -> bool:
+    from autograder import sandbox
+    return any(s.alive() for s in sandbox._SERVERS.values())
+
+
+def test_dask_workers_start_their_sandbox_servers_before_their_first_job():
+    """What grade_class runs on every Dask worker before submitting jobs (a synchronous function: Dask refuses
+    ``wait=False`` for one, and the warm-up was lost)."""
+    from autograder.sandbox import Limits
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as cl, \
+            distributed.Client(cl) as client:
+        assert list(client.run(_servers_running).values()) == [False]
+        batch._warm_dask(client, Limits(), ())
+        assert list(client.run(_servers_running).values()) == [bwrap_available()]
+
+
 def test_feedback_shared_between_forked_processes_is_what_nbgrader_writes(corpus):
     """The isolated engine writes feedback through nbgrader's API, its class shared between forked processes
     (nbgrading._feedback_in_process, more than FEEDBACK_SHARE students per process on 2 cores): the same pages,
