@@ -286,11 +286,12 @@ class _Worker:
             import subprocess
             with contextlib.suppress(Exception):
                 proc.stdin.close()
-            try:
-                if not ready:
-                    raise subprocess.TimeoutExpired("", 0)
-                proc.wait(timeout=self.STOP_SECONDS)
-            except subprocess.TimeoutExpired:
+            exited = False
+            if ready:
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    proc.wait(timeout=self.STOP_SECONDS)
+                    exited = True
+            if not exited:
                 with contextlib.suppress(Exception):
                     proc.kill()
                 proc.wait()
@@ -328,13 +329,11 @@ class _Forked:
             try:
                 global _STARTED
                 _STARTED = "fork"
-                devnull = os.open(os.devnull, os.O_RDWR)
+                from .sandbox import adopt, to_devnull
                 for held in _HELD:  # the other workers' pipes, this process's copies: dropped (their EOF is theirs)
                     if not held.closed:
-                        os.dup2(devnull, held.fileno())
-                os.close(devnull)
+                        to_devnull(held.fileno())
                 if server is not None:
-                    from .sandbox import adopt
                     adopt(server, servers)
                 os.dup2(job_r, 0)
                 os.dup2(out_w, 1)

@@ -844,10 +844,7 @@ class ForkServer:
         """Drop this process's hold on the server's control socket (the fd then points at /dev/null), leaving
         the server to the process it was handed to; the server ends when that process's copy closes."""
         if self.sock is not None:
-            devnull = os.open(os.devnull, os.O_RDWR)
-            with contextlib.suppress(OSError):
-                os.dup2(devnull, self.sock.fileno())
-            os.close(devnull)
+            to_devnull(self.sock.fileno())
 
     def spawn(self) -> "ForkServer":
         """Start the server's process without waiting for it (``start()`` waits)."""
@@ -979,7 +976,7 @@ def fresh_sandbox(limits: Limits | None = None, isolate: bool | None = None, mod
     isolate = bwrap_available() if isolate is None else isolate
     if not isolate:
         return Sandbox(limits, isolate=False)
-    key = (limits.memory_mb, limits.tmpfs_mb)  # what the server's own process and container fix
+    key = _server_key(limits)
     server = _SERVERS.get(key)
     if server is None:
         if not _SERVERS:
@@ -1017,18 +1014,27 @@ def adopt(server: ForkServer, others: list[ForkServer] = ()) -> None:
         if other is not server:
             other.detach()
     server.adopted = True
-    _SERVERS[(server.limits.memory_mb, server.limits.tmpfs_mb)] = server
+    _SERVERS[_server_key(server.limits)] = server
 
 
 def end_servers(servers: list[ForkServer]) -> None:
     """In the process that started ``servers``: stop and reap them (their grading processes are done)."""
     for server in servers:
-        if server.proc is not None:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(server.proc.pid, signal.SIGKILL)
-            server.proc.wait()
-        server.detach()
-        server.proc = None
+        server.close()
+
+
+def _server_key(limits: Limits) -> tuple:
+    """What one fork server serves: the limits its own process and container fix (the others are set per child)."""
+    return (limits.memory_mb, limits.tmpfs_mb)
+
+
+def to_devnull(fd: int) -> None:
+    """Point ``fd`` at /dev/null: this process no longer holds the pipe or socket it was (another process's end
+    stays open), and whatever closes ``fd`` later closes nothing that matters."""
+    devnull = os.open(os.devnull, os.O_RDWR)
+    with contextlib.suppress(OSError):
+        os.dup2(devnull, fd)
+    os.close(devnull)
 
 
 def _running(pid: int) -> bool:
