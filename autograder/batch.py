@@ -23,7 +23,7 @@ from .results import PartResult, SubmissionResult
 from .sandbox import Limits, end_servers
 from .submission import fingerprint, grade_submission, source_spec, warm_modules
 
-__all__ = ["grade_class"]
+__all__ = ["grade_class", "can_fork"]
 
 # ==================================================================================================================
 # A class
@@ -126,7 +126,7 @@ def grade_class(course: Course | Path, assignment: str, found: dict[str, Path | 
     servers = list(servers or [])
     if not scheduler and workers > 0 and args:  # started before anything of this batch runs a thread (see _Forked)
         pool = [_Worker(limits, warm) for _ in range(min(workers, len(args)))]
-        fork = _can_fork()
+        fork = can_fork()
         for i, w in enumerate(pool):
             w.spawn(fork=fork, server=servers[i] if fork and i < len(servers) else None, servers=servers)
     bar = progress(len(todo)) if progress else None
@@ -303,7 +303,7 @@ _PACKAGE_ROOT = str(Path(__file__).resolve().parent.parent)
 _ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
 
 
-def _can_fork() -> bool:
+def can_fork() -> bool:
     """A grading process may be a fork of this one when this one runs no other thread (a lock another thread
     holds at the fork would stay held in the copy forever) and the platform forks."""
     import threading

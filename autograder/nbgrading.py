@@ -348,7 +348,7 @@ def grade_isolated(course: Course | Path, assignment: str, submissions: Path, *,
     # the grading processes' sandbox servers start now, on the cores the preflight leaves idle (each is handed to
     # a fork of this process after the preflight; stopped with the batch, or now if the preflight fails)
     servers = (start_servers(limits, warm_modules(course, assignment), workers)
-               if not scheduler and batch._can_fork() else [])
+               if not scheduler and batch.can_fork() else [])
     try:
         found = preflight(course, assignment, submissions)
     except BaseException:
