@@ -127,8 +127,14 @@ def grade_class(course: Course | Path, assignment: str, found: dict[str, Path | 
     if not scheduler and workers > 0 and args:  # started before anything of this batch runs a thread (see _Forked)
         pool = [_Worker(limits, warm) for _ in range(min(workers, len(args)))]
         fork = can_fork()
-        for i, w in enumerate(pool):
-            w.spawn(fork=fork, server=servers[i] if fork and i < len(servers) else None, servers=servers)
+        import gc
+        if fork:  # what the forks inherit (torch, the grader) is out of their collector's sight: no forked process
+            gc.freeze()  # scans it, nor copies its pages by writing to it (the practice the gc module documents)
+        try:
+            for i, w in enumerate(pool):
+                w.spawn(fork=fork, server=servers[i] if fork and i < len(servers) else None, servers=servers)
+        finally:
+            gc.unfreeze()
     bar = progress(len(todo)) if progress else None
     if bar is not None and hasattr(bar, "warm_up"):
         bar.warm_up = max(1, workers if not scheduler else 1)
@@ -155,7 +161,7 @@ def grade_class(course: Course | Path, assignment: str, found: dict[str, Path | 
             _grade(pool, args, done, bar, scheduler, limits, warm, assignment, fp)
     finally:
         for w in pool:
-            w.close()
+            w.close(final=True)
         end_servers(servers)
     if bar is not None and hasattr(bar, "close"):
         bar.close()
@@ -225,10 +231,13 @@ class _Worker:
     STOP_SECONDS = 10.0  # for a worker to clean up (its sandbox server, its derivation evaluator) after its input ends
 
     def __init__(self, limits: Limits | None = None, warm: tuple = ()):
+        import threading
         self.proc = None
         self.setup = {"limits": asdict(limits or Limits()), "warm": list(warm)}
         self.command = [sys.executable, "-m", "autograder.batch", json.dumps(self.setup)]
         self.ready = False
+        self.stopped = False  # the batch is over (done, failed or interrupted): no process is started again
+        self._lock = threading.Lock()  # a start and the batch's last close never interleave
 
     def spawn(self, fork: bool = False, server=None, servers: list = ()) -> None:
         """Start the process, without waiting for it: a fork of this process (``fork``), which takes ``server``
@@ -247,8 +256,11 @@ class _Worker:
     def _start(self):
         """Start the process (unless it was spawned) and wait for its ready line: a worker that cannot start
         raises (the batch stops with a message) instead of leaving the batch waiting."""
-        if self.proc is None or self.proc.poll() is not None:
-            self.spawn()
+        with self._lock:
+            if self.stopped:
+                raise RuntimeError("the batch has stopped")
+            if self.proc is None or self.proc.poll() is not None:
+                self.spawn()
         first = self.proc.stdout.readline()
         if first.strip() != _READY:
             self.proc.wait()
@@ -278,10 +290,13 @@ class _Worker:
         r.notes.append("grader error (not the student's fault): the grading process died")
         return r.to_dict()
 
-    def close(self):
+    def close(self, final: bool = False):
         """End its input, so that it stops its sandbox server and its evaluator and removes their folders; kill
-        it if it has not exited after STOP_SECONDS (or at once, if it never said it was ready)."""
-        proc, ready, self.proc, self.ready = self.proc, self.ready, None, False  # once, even from two threads
+        it if it has not exited after STOP_SECONDS (or at once, if it never said it was ready). ``final``: the
+        batch is over, and a job still in a thread (after an interrupt, say) starts no process again."""
+        with self._lock:
+            self.stopped = self.stopped or final
+            proc, ready, self.proc, self.ready = self.proc, self.ready, None, False  # once, even from two threads
         if proc is not None:
             import subprocess
             with contextlib.suppress(Exception):

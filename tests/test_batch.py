@@ -443,3 +443,118 @@ print(json.dumps({"message": message, "started": len(started), "children": child
     assert got["message"] and "no-such-folder" in got["message"] and "is not a folder" in got["message"]
     assert got["started"] == 2  # they had been started...
     assert got["children"] == []  # ...and none is left (stopped and reaped)
+
+
+_INTERRUPTED = r"""
+import ctypes, json, os, signal, subprocess, sys, time
+from pathlib import Path
+from autograder.gradebook import read_ledger
+course, folder = sys.argv[1], sys.argv[2]
+ctypes.CDLL(None).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER: whatever the batch leaves behind becomes ours
+grade = subprocess.Popen([sys.executable, "-m", "autograder", "grade", "toy", folder, "--course", course,
+                          "--workers", "2", "--timeout", "20"], start_new_session=True,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+deadline = time.monotonic() + 300
+while not read_ledger(course, "toy") and time.monotonic() < deadline and grade.poll() is None:
+    time.sleep(0.1)
+committed = sorted(read_ledger(course, "toy"))
+os.killpg(grade.pid, signal.SIGINT)  # what Ctrl-C in a terminal does: the whole foreground group has it
+out, err = grade.communicate(timeout=120)
+
+def left():
+    mine = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[1]) == os.getpid() and fields[0] not in "ZX":
+                mine.append(Path(stat.parent, "cmdline").read_bytes().replace(b"\0", b" ").decode()[:200])
+        except (OSError, ValueError):
+            pass
+    return mine
+
+deadline = time.monotonic() + 30  # a grading process's clean-up takes a moment; none may stay
+while True:
+    try:
+        while os.waitpid(-1, os.WNOHANG)[0]:
+            pass
+    except ChildProcessError:
+        pass
+    still = left()
+    if not still or time.monotonic() > deadline:
+        break
+    time.sleep(0.2)
+print(json.dumps({"code": grade.returncode, "err": err, "committed": committed, "left": still}))
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not bwrap_available(), reason="the fork servers run in bubblewrap")
+def test_ctrl_c_stops_every_process_of_the_batch_and_the_same_command_resumes(tmp_path):
+    """A real Ctrl-C in the middle of ``tfdl grade`` (SIGINT to the command's process group, its forked grading
+    processes included): the command says what was saved and exits 130 without a traceback; none of its
+    processes (grading processes, sandbox servers and their children, evaluators) outlives it, nor any of their
+    folders; the same command then grades only the students that were not committed, to the same scores."""
+    import os
+    import subprocess
+    import sys
+    from autograder import release
+    course = make_course(tmp_path, ["toy"])
+    release.release(course, "toy")
+    released = nbformat.read(Course(course).release("toy") / "toy.ipynb", as_version=4)
+    slow = {"square": "def square(x):\n    return x * x",  # right, after four seconds of work
+            "cube": "import time\ntime.sleep(4)\ndef cube(x):\n    return x ** 3"}
+    found = {s: add_submission(tmp_path / "class", s, "toy", fill(released, TOY_ANSWERS[0] if s == "s0" else slow))
+             for s in ("s0", "s1", "s2", "s3")}
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    run = subprocess.run([sys.executable, "-c", _INTERRUPTED, str(course), str(tmp_path / "class")],
+                         capture_output=True, text=True, cwd=Path(batch.__file__).parent.parent, timeout=600,
+                         env=dict(os.environ, TMPDIR=str(scratch), PYTHONWARNINGS="ignore"))
+    assert run.returncode == 0, run.stderr[-3000:]
+    got = json.loads(run.stdout.strip().splitlines()[-1])
+    assert got["code"] == 130, got["err"][-2000:]
+    assert "interrupted" in got["err"] and "resumes where it stopped" in got["err"]
+    assert "Traceback" not in got["err"], got["err"][-2000:]
+    assert got["left"] == []  # no process of the batch is left running
+    assert list(scratch.iterdir()) == []  # nor any folder it made (evaluators', feedback's)
+    assert got["committed"] and len(got["committed"]) < len(found)  # interrupted in the middle
+    before = gradebook.read_ledger(course, "toy")
+    assert not [s for s, e in before.items() if "grader error" in " ".join(e["result"].get("notes", []))]
+    # (nothing of the interrupt was recorded as a student's grade)
+    code, out, err = tfdl("grade", "toy", str(tmp_path / "class"), "--course", str(course), "--workers", "2",
+                          "--timeout", "20")
+    assert code == 0, err
+    lines = (course / "course_work" / "isolated" / "toy.jsonl").read_text().splitlines()
+    per_student = {s: sum(json.loads(line)["student"] == s for line in lines) for s in found}
+    assert all(per_student[s] == 1 for s in got["committed"])  # not graded again
+    graded = {s: gradebook.read_scores(course, "toy", s).scores for s in found}
+    assert graded == {r.student: r.scores for r in batch.grade_class(course, "toy", found, workers=0, resume=False)}
+
+
+def test_a_batch_that_fails_starts_no_grading_process_afterwards(toy_class, monkeypatch):
+    """The batch's own process fails on a result (here its gradebook refuses the first commit): the error reaches
+    the caller, and the threads still holding jobs start no new grading process for them."""
+    import os
+    import time
+    course, found, _ = toy_class
+
+    def refuses(*args, **kwargs):
+        raise OSError("disk full")
+
+    def children() -> set[int]:
+        mine = set()
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == os.getpid() and fields[0] not in "ZX":
+                mine.add(int(stat.parent.name))
+        return mine
+
+    monkeypatch.setattr(gradebook, "commit", refuses)
+    before = children()
+    with pytest.raises(OSError, match="disk full"):
+        batch.grade_class(course, "toy", found, workers=2, resume=False)
+    time.sleep(3)  # time enough for a thread to have started a new grading process, were it allowed to
+    assert children() - before == set()
