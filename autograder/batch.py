@@ -23,7 +23,7 @@ from .results import PartResult, SubmissionResult
 from .sandbox import Limits, end_servers
 from .submission import fingerprint, grade_submission, source_spec, warm_modules
 
-__all__ = ["grade_class", "can_fork"]
+__all__ = ["grade_class", "can_fork", "frozen_for_forks"]
 
 # ==================================================================================================================
 # A class
@@ -127,14 +127,9 @@ def grade_class(course: Course | Path, assignment: str, found: dict[str, Path | 
     if not scheduler and workers > 0 and args:  # started before anything of this batch runs a thread (see _Forked)
         pool = [_Worker(limits, warm) for _ in range(min(workers, len(args)))]
         fork = can_fork()
-        import gc
-        if fork:  # what the forks inherit (torch, the grader) is out of their collector's sight: no forked process
-            gc.freeze()  # scans it, nor copies its pages by writing to it (the practice the gc module documents)
-        try:
+        with frozen_for_forks(fork):
             for i, w in enumerate(pool):
                 w.spawn(fork=fork, server=servers[i] if fork and i < len(servers) else None, servers=servers)
-        finally:
-            gc.unfreeze()
     bar = progress(len(todo)) if progress else None
     if bar is not None and hasattr(bar, "warm_up"):
         bar.warm_up = max(1, workers if not scheduler else 1)
@@ -323,6 +318,23 @@ def can_fork() -> bool:
     holds at the fork would stay held in the copy forever) and the platform forks."""
     import threading
     return hasattr(os, "fork") and threading.active_count() == 1
+
+
+@contextlib.contextmanager
+def frozen_for_forks(forking: bool = True):
+    """While this process forks copies of itself (``forking``): what they inherit (torch, the grader, the results)
+    is out of their garbage collector's sight, so that no copy scans it, nor copies its pages by writing to it
+    (``gc.freeze``, the practice the gc module documents for fork without exec); this process's own collector
+    sees it again afterwards. Measured on nbgrader's feedback for 144 students in two forked shares: 21-22 CPU-s
+    instead of 25-27."""
+    import gc
+    if forking:
+        gc.freeze()
+    try:
+        yield
+    finally:
+        if forking:
+            gc.unfreeze()
 
 
 _HELD: list = []  # this process's ends of its forked workers' pipes (a later fork drops its copies of them)

@@ -280,22 +280,19 @@ def _feedback_in_process(course: Course, assignment: str, students: list[str] | 
     import glob
     everyone = sorted({Path(p).parent.name for p in glob.glob(str(course.autograded("*", assignment)))})
     groups = [students[i::shares] for i in range(1, shares)]  # the forks' shares; this process does the rest
-    import gc
-    gc.freeze()  # the batch's objects (torch, the grader, the results) are out of the collector's sight in every
-    children = []  # share: no share scans them, nor copies their pages on the way (about a tenth of the time)
-    for group in groups:
-        pid = os.fork()
-        if pid == 0:  # pragma: no cover - the child: its share, then out without running the parent's cleanup
-            code = 1
-            try:
-                code = 0 if run([s for s in everyone if s not in group]) is None else 1
-            finally:
-                os._exit(code)
-        children.append(pid)
-    try:
+    from .batch import frozen_for_forks
+    children = []
+    with frozen_for_forks():  # no share's collector scans the batch's objects (nor copies their pages)
+        for group in groups:
+            pid = os.fork()
+            if pid == 0:  # pragma: no cover - the child: its share, then out without running the parent's cleanup
+                code = 1
+                try:
+                    code = 0 if run([s for s in everyone if s not in group]) is None else 1
+                finally:
+                    os._exit(code)
+            children.append(pid)
         why = run([s for group in groups for s in group])
-    finally:
-        gc.unfreeze()
     failed = [pid for pid in children if os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) != 0]
     if failed and not why:  # nbgrader names the students it could not write feedback for in its log (stderr)
         why = f"{len(failed)} of {shares} feedback processes reported errors (see the log above)"

@@ -310,6 +310,20 @@ def toy_class(tmp_path):
     return course, found, expected
 
 
+def children_of(pid: int, zombies: bool = False) -> dict[int, str]:
+    """The processes whose parent is ``pid``, from /proc: pid -> command line (those that have exited and wait
+    to be reaped too, with ``zombies``). The scripts that run in a fresh process import it from here."""
+    found = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[1]) == pid and (zombies or fields[0] not in "ZX"):
+                found[int(stat.parent.name)] = (stat.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode()[:200]
+        except (OSError, ValueError):
+            continue
+    return found
+
+
 def in_a_fresh_process(script: str, course, found: dict) -> dict:
     """Run ``script`` in a new Python (a process with no other thread, as ``tfdl grade`` is: a batch forks its
     grading processes only then) with ``course`` and ``found`` as ``sys.argv[1:]``; its last line of JSON."""
@@ -426,6 +440,7 @@ import json, os, sys
 from pathlib import Path
 from autograder import nbgrading, sandbox
 from autograder.course import ToolError
+from tests.test_batch import children_of
 course = sys.argv[1]
 started = []
 real = sandbox.start_servers
@@ -436,8 +451,7 @@ try:
     message = None
 except ToolError as exc:
     message = str(exc)
-children = [int(d) for d in os.listdir("/proc") if d.isdigit()
-            and Path(f"/proc/{d}/stat").exists() and Path(f"/proc/{d}/stat").read_text().rsplit(")", 1)[-1].split()[2] == str(os.getpid())]
+children = list(children_of(os.getpid(), zombies=True))  # alive, or dead and not reaped
 print(json.dumps({"message": message, "started": len(started), "children": children}))
 """, course, found)
     assert got["message"] and "no-such-folder" in got["message"] and "is not a folder" in got["message"]
@@ -447,8 +461,8 @@ print(json.dumps({"message": message, "started": len(started), "children": child
 
 _INTERRUPTED = r"""
 import ctypes, json, os, signal, subprocess, sys, time
-from pathlib import Path
 from autograder.gradebook import read_ledger
+from tests.test_batch import children_of
 course, folder = sys.argv[1], sys.argv[2]
 ctypes.CDLL(None).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER: whatever the batch leaves behind becomes ours
 grade = subprocess.Popen([sys.executable, "-m", "autograder", "grade", "toy", folder, "--course", course,
@@ -461,17 +475,6 @@ committed = sorted(read_ledger(course, "toy"))
 os.killpg(grade.pid, signal.SIGINT)  # what Ctrl-C in a terminal does: the whole foreground group has it
 out, err = grade.communicate(timeout=120)
 
-def left():
-    mine = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-            if int(fields[1]) == os.getpid() and fields[0] not in "ZX":
-                mine.append(Path(stat.parent, "cmdline").read_bytes().replace(b"\0", b" ").decode()[:200])
-        except (OSError, ValueError):
-            pass
-    return mine
-
 deadline = time.monotonic() + 30  # a grading process's clean-up takes a moment; none may stay
 while True:
     try:
@@ -479,7 +482,7 @@ while True:
             pass
     except ChildProcessError:
         pass
-    still = left()
+    still = list(children_of(os.getpid()).values())
     if not still or time.monotonic() > deadline:
         break
     time.sleep(0.2)
@@ -541,20 +544,9 @@ def test_a_batch_that_fails_starts_no_grading_process_afterwards(toy_class, monk
     def refuses(*args, **kwargs):
         raise OSError("disk full")
 
-    def children() -> set[int]:
-        mine = set()
-        for stat in Path("/proc").glob("[0-9]*/stat"):
-            try:
-                fields = stat.read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[1]) == os.getpid() and fields[0] not in "ZX":
-                mine.add(int(stat.parent.name))
-        return mine
-
     monkeypatch.setattr(gradebook, "commit", refuses)
-    before = children()
+    before = set(children_of(os.getpid()))
     with pytest.raises(OSError, match="disk full"):
         batch.grade_class(course, "toy", found, workers=2, resume=False)
     time.sleep(3)  # time enough for a thread to have started a new grading process, were it allowed to
-    assert children() - before == set()
+    assert set(children_of(os.getpid())) - before == set()
