@@ -307,7 +307,8 @@ def feedback_and_export(course: Course, assignment: str, any_graded: bool, csv: 
     """After a batch: nbgrader generate_feedback (when anyone was graded) and nbgrader export; the warnings.
 
     ``in_process``: the feedback through nbgrader's own API (:func:`_feedback_in_process`; the isolated engine,
-    which has nbgrader imported already: the same HTML without a new nbgrader process's start-up), else its CLI;
+    which has nbgrader imported already: the same HTML without a new nbgrader process's start-up) and the CSV
+    written here (:func:`autograder.export.write_nbgrader_csv`: the same file), else both through nbgrader's CLI;
     ``students``, the graded ones, lets it share them between forked processes."""
     warnings = []
     if any_graded and in_process:
@@ -318,7 +319,13 @@ def feedback_and_export(course: Course, assignment: str, any_graded: bool, csv: 
         run = course.nbgrader("generate_feedback", assignment, "--force", timeout=wall_timeout)
         if run.returncode != 0:
             warnings.append(f"nbgrader generate_feedback: {run.error_line()}")
-    if csv is not None:
+    if csv is not None and in_process:  # what nbgrader export writes (autograder.export), without its start-up
+        from .export import write_nbgrader_csv
+        try:
+            write_nbgrader_csv(course, Path(csv).resolve())
+        except Exception as exc:  # noqa: BLE001 - the grades are in the gradebook: say why the file is not
+            warnings.append(f"export to {csv}: {type(exc).__name__}: {exc} (tfdl export writes it again)")
+    elif csv is not None:
         run = course.nbgrader("export", f"--to={Path(csv).resolve()}",  # graded assignments only, flags, lateness
                               "--ExportApp.plugin_class=autograder.export.CsvExport", timeout=wall_timeout)
         if run.returncode != 0:

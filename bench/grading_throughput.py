@@ -15,12 +15,14 @@ time spent executing its cells in its sandbox and running its checks, summed.  T
 
 What of the overhead this design cannot shed is measured too: the preflight's CPU in a fresh process, one sandbox
 server's start-up CPU (its imports, in its container; one server per worker, since two students graded at once never
-share a container), and nbgrader's feedback CPU per submission (its HTML must be nbgrader's own); the overhead and
+share a container), and nbgrader's feedback CPU per submission (its HTML must be nbgrader's own; with the CSV); the overhead and
 the efficiency these alone would leave are printed beside the measured ones.
 
 The same unavoidable work is also measured in two warm processes side by side, each grading half the class: two
 processes on the two cores each run slower than one alone (shared caches and memory bandwidth, the host), which
-no engine with two workers avoids; the efficiency against that figure is printed beside the first.
+no engine with two workers avoids; the efficiency against that figure is printed beside the first. Each phase's
+line gives the share of the cores' time the host took for other guests (steal, from /proc/stat): a virtual
+machine's speed moves between runs with it, and figures from runs with different steal are not comparable.
 
 Targets (issue 20, 2 cores): overhead <= 0.5 s per submission with isolation kept; efficiency >= 0.8 with 2
 workers; throughput >= 6x; the same scores in every phase.
@@ -126,11 +128,14 @@ def run_phase(name: str, tmp: Path, timeout: float) -> dict:
 
     gradebook.commit = committed
     start = time.perf_counter()
+    csv = course / "course_work" / "grades.csv"  # tfdl grade's default: every run ends with the gradebook's CSV
     if name == "nbgrader":
-        results = nbgrading.grade(course, ASSIGNMENT, folder, cell_timeout=timeout)[0]
+        results = nbgrading.grade(course, ASSIGNMENT, folder, cell_timeout=timeout, csv=csv)[0]
     else:
-        results = nbgrading.grade_isolated(course, ASSIGNMENT, folder, cell_timeout=timeout,
+        results = nbgrading.grade_isolated(course, ASSIGNMENT, folder, cell_timeout=timeout, csv=csv,
                                            workers=int(name.split("-")[1]), stats=stats)[0]
+    if not csv.is_file():
+        raise SystemExit(f"{name}: no {csv} written")
     seconds = time.perf_counter() - start
     return {"seconds": seconds, "scores": scores_of(results), "feedback": feedback[0], "feedback_cpu": feedback[1],
             "stats": {str(k): v for k, v in stats.items()},
@@ -163,6 +168,22 @@ def unavoidable(tmp: Path, students: list[str], timeout: float, tag: str) -> dic
     finally:
         submission._run_test, Sandbox.execute = run_test, execute
     return {"seconds": spent[0], "scores": scores_of(results)}
+
+
+def cpu_ticks() -> tuple[int, int]:
+    """(ticks stolen by the host, all ticks) of this machine's cores since boot, from /proc/stat ((0, 0) elsewhere):
+    on a virtual machine the host can take the cores' time for other guests, and a phase that ran with much of it
+    stolen is slower for reasons no engine controls."""
+    try:
+        fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    except (OSError, ValueError, IndexError):
+        return 0, 0
+    return (fields[7] if len(fields) > 7 else 0), sum(fields[:8])
+
+
+def stolen(before: tuple[int, int], after: tuple[int, int]) -> str:
+    total = after[1] - before[1]
+    return f"{100 * (after[0] - before[0]) / total:.0f} %" if total > 0 else "unknown"
 
 
 def child(*argv: str) -> subprocess.Popen:
@@ -203,13 +224,18 @@ def main() -> int:
     common = ["--tmp", str(tmp), "--timeout", str(args.timeout)]
 
     figures, scores, stats, feedback, timeline, feedback_cpu = {}, {}, {}, {}, {}, {}
+    steal = {}
     for key in ("nbgrader", "isolated-1", "isolated-2"):  # one after another, each alone on the machine
+        ticks = cpu_ticks()
         got = answer(child("--phase", key, *common))
+        steal[key] = stolen(ticks, cpu_ticks())
         figures[key], scores[key], feedback[key], stats[key] = got["seconds"], got["scores"], got["feedback"], got["stats"]
         feedback_cpu[key] = got["feedback_cpu"]
         timeline[key] = got["first"], got["last"]
     students = list(found)
+    ticks = cpu_ticks()
     alone = answer(child("--phase", "unavoidable-alone", "--students", ",".join(students), *common))
+    steal["unavoidable"] = stolen(ticks, cpu_ticks())
     work, scores["unavoidable"] = alone["seconds"], alone["scores"]
     halves = [child("--phase", f"unavoidable-half{i}", "--students", ",".join(students[i::2]), *common)
               for i in (0, 1)]
@@ -223,9 +249,9 @@ def main() -> int:
           "feedback and export included in every engine phase)")
     for key, s in figures.items():
         print(f"  {key:12s} {s:8.1f} s   {n / s * 60:6.1f} submissions/min   (of which nbgrader's feedback and "
-              f"export: {feedback.get(key, 0.0):.1f} s)")
+              f"export: {feedback.get(key, 0.0):.1f} s; host steal {steal[key]})")
     print(f"  unavoidable work (cells and checks in a warm process, summed): {work:.1f} s, "
-          f"{work / n:.2f} s per submission")
+          f"{work / n:.2f} s per submission (host steal {steal['unavoidable']})")
     print(f"  the same in two warm processes side by side: {side_by_side:.1f} s "
           f"({side_by_side / work:.2f}x: what running two at once costs on this machine)")
     for key in ("isolated-1", "isolated-2"):
@@ -253,7 +279,7 @@ def main() -> int:
     workers_fixed = fixed["preflight"] + workers * fixed["server"]
     per_feedback = feedback_cpu["isolated-2"] / n
     print(f"  what this design cannot shed, measured alone: the preflight {fixed['preflight']:.1f} CPU-s and one sandbox "
-          f"server's start-up {fixed['server']:.1f} CPU-s per worker, once a batch; nbgrader's feedback "
+          f"server's start-up {fixed['server']:.1f} CPU-s per worker, once a batch; nbgrader's feedback and the CSV "
           f"{per_feedback:.2f} CPU-s per submission")
     floor = workers_fixed / n + per_feedback
     print(f"  (these alone, for {n} submissions on {workers} workers: overhead {floor:.2f} s per submission, efficiency "

@@ -102,6 +102,17 @@ def _submissions(course):
                 for s in gb.find_assignment("toy").submissions}
 
 
+def test_the_csv_tfdl_grade_writes_is_what_plain_nbgrader_export_writes(graded):
+    """The isolated engine writes grades.csv in its own process (autograder.export.write_nbgrader_csv): byte for
+    byte what a new ``nbgrader export`` process writes from the same gradebook with the course's configuration."""
+    out = graded["tmp"] / "by_nbgrader.csv"
+    run = subprocess.run([sys.executable, "-m", "nbgrader", "export", f"--to={out}"], cwd=graded["course"],
+                         capture_output=True, text=True, env=Course(graded["course"]).env())
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert out.read_bytes() == graded["csv"].read_bytes()
+    assert {r["student_id"] for r in _csv(out)} == set(STUDENTS)  # eve too (no submission: empty score)
+
+
 # ----------------------------------------------------------------------------------------------------------------
 # The late policy itself (fast)
 # ----------------------------------------------------------------------------------------------------------------
