@@ -464,6 +464,9 @@ import ctypes, json, os, signal, subprocess, sys, time
 from autograder.gradebook import read_ledger
 from tests.test_batch import children_of
 course, folder = sys.argv[1], sys.argv[2]
+# a terminal's foreground command has SIGINT at its default (Python's KeyboardInterrupt); a suite started in the
+# background of a shell inherits it ignored, and Python then installs no handler: the command starts as a terminal's
+signal.signal(signal.SIGINT, signal.SIG_DFL)
 ctypes.CDLL(None).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER: whatever the batch leaves behind becomes ours
 grade = subprocess.Popen([sys.executable, "-m", "autograder", "grade", "toy", folder, "--course", course,
                           "--workers", "2", "--timeout", "20"], start_new_session=True,
