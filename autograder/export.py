@@ -188,8 +188,8 @@ def export(course: Course | Path, dest: Path, fmt: str = "nbgrader",
            assignments: list[str] | None = None) -> list[Row]:
     """Write the course's grades to ``dest`` in ``fmt`` (one of :data:`FORMATS`); return the rows written.
 
-    The course's declared due dates are written into the gradebook first. The ``nbgrader`` format runs
-    ``nbgrader export`` with :class:`CsvExport`; the others are written here from the same rows. Nothing to
+    The course's declared due dates are written into the gradebook first. Every format is written here from the
+    same rows; the ``nbgrader`` format is the file ``nbgrader export`` writes with :class:`CsvExport`. Nothing to
     export (no assignment anyone was graded on) stops with a message, and no file is written."""
     from nbgrader.api import Gradebook
     course = as_course(course)
@@ -207,11 +207,8 @@ def export(course: Course | Path, dest: Path, fmt: str = "nbgrader",
         raise ToolError(f"nothing to export: nobody has been graded on {which} yet (run tfdl grade)")
     dest = Path(dest).resolve()
     dest.parent.mkdir(parents=True, exist_ok=True)
-    if fmt == "nbgrader":
-        run = course.nbgrader("export", f"--to={dest}", "--ExportApp.plugin_class=autograder.export.CsvExport",
-                              *(f"--ExportPlugin.assignment={a}" for a in assignments or []))
-        if run.returncode != 0:
-            raise ToolError(f"nbgrader export failed: {run.error_line()}")
+    if fmt == "nbgrader":  # the rows CsvExport would compute in a new ``nbgrader export`` process: written here
+        _write_nbgrader(rows, dest)
     elif fmt == "canvas":
         _write_canvas(rows, dest)
     else:

@@ -110,6 +110,8 @@ def test_the_csv_tfdl_grade_writes_is_what_plain_nbgrader_export_writes(graded):
                          capture_output=True, text=True, env=Course(graded["course"]).env())
     assert run.returncode == 0, run.stdout + run.stderr
     assert out.read_bytes() == graded["csv"].read_bytes()
+    export(graded["course"], graded["tmp"] / "by_tfdl_export.csv", "nbgrader")  # tfdl export writes it here too
+    assert (graded["tmp"] / "by_tfdl_export.csv").read_bytes() == out.read_bytes()
     assert {r["student_id"] for r in _csv(out)} == set(STUDENTS)  # eve too (no submission: empty score)
 
 
